@@ -1,0 +1,33 @@
+# Two commands matter: `make demo` and `make test`. Each creates .venv on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help demo test check bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## run the main job on embedded defaults
+	$(BIN)/relay demo
+
+test: $(STAMP)  ## run the whole test suite (needs PostgreSQL and Redis on 127.0.0.1)
+	$(BIN)/pytest -q
+
+check: $(STAMP)  ## lint and type-check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check relay channels workers
+	$(BIN)/mypy
+
+bench: $(STAMP)  ## run the benchmarks, write ops/bench/RESULTS.md
+	$(BIN)/python -m ops.bench.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
