@@ -1,0 +1,28 @@
+"""The `relay` command line. One sub-application per area, each in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from relay.cli import db_cmd, directory_cmd
+from relay.config import ConfigError
+
+app = typer.Typer(
+    help="Kanazawa Ward emergency information relay / 金沢区 緊急情報伝達システム",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db_cmd.app, name="db")
+app.add_typer(directory_cmd.app, name="directory")
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:
+        # One clear line naming the variable, never a traceback (SPEC 5.4).
+        print(f"relay: configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)

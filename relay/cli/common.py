@@ -1,0 +1,27 @@
+"""Shared bits of the command line: settings, output, exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+from relay.config import Settings, load_settings
+
+console = Console()
+err_console = Console(stderr=True, soft_wrap=True)  # error lines stay whole for grep
+
+
+def settings() -> Settings:
+    return load_settings()
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def fail(message: str, code: int = 1) -> None:
+    err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    raise SystemExit(code)
