@@ -1,0 +1,31 @@
+"""docker-compose.yml is written and checked here, not run (no Docker engine on this machine)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from jsonschema import Draft7Validator
+
+from tests.conftest import ROOT, SHARED
+
+SCHEMA = SHARED / "schemas" / "compose-spec.json"
+
+
+def test_compose_file_conforms_to_the_compose_spec() -> None:
+    if not SCHEMA.exists():
+        pytest.skip(f"Compose schema not found at {SCHEMA} (set RELAY_SHARED_DIR)")
+    document = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    errors = list(Draft7Validator(json.loads(SCHEMA.read_text())).iter_errors(document))
+    assert errors == [], [e.message for e in errors]
+
+
+def test_compose_has_the_production_shape() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["services"]
+    assert {"db", "redis", "migrate", "api", "worker", "scheduler"} <= set(services)
+    for role in ("api", "worker", "scheduler"):
+        env = services[role]["environment"]
+        assert env["RELAY_DATABASE_URL"].startswith("postgresql://")
+        assert env["RELAY_BROKER_URL"].startswith("redis://")
+    assert (ROOT / services["api"]["build"]["dockerfile"]).exists()
