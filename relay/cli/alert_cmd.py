@@ -1,0 +1,178 @@
+"""`relay alert ...`: issue alerts and watch them."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.live import Live
+from rich.table import Table
+from sqlalchemy import select
+
+from relay.audience import AudienceError, parse_audience
+from relay.cli.common import console, err_console, fail, print_json, settings
+from relay.db import session_factory
+from relay.durations import parse_duration
+from relay.issuing import IssueError, IssueRequest, issue_alert
+from relay.models import Alert
+from relay.runtime import get_runtime
+from relay.status import alert_status
+from relay.timefmt import local
+
+app = typer.Typer(help="Alerts: issue, watch, list.", no_args_is_help=True)
+
+
+def _vars(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            fail(f"--var expects KEY=VALUE, got {pair!r}", 2)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def publish_after_commit() -> None:
+    """Queue what the transaction committed. If the broker is down the work is safe in the
+    outbox and the sweeper publishes it when the broker is back."""
+    import workers.tasks  # noqa: F401  (entry point: registers the outbox publisher)
+
+    try:
+        get_runtime().publish_outbox()
+    except Exception as exc:
+        err_console.print(f"[yellow]queue unavailable ({exc}); the sweeper will publish it[/]")
+
+
+@app.command()
+def issue(
+    template: Annotated[str, typer.Option(help="earthquake, tsunami, evacuation, ...")],
+    audience: Annotated[
+        str, typer.Option(help="all | kind:K | district:D | tag:T | org:C, joined by +")
+    ],
+    var: Annotated[list[str] | None, typer.Option("--var", help="KEY=VALUE (repeat)")] = None,
+    channels: Annotated[str, typer.Option(help="sms,voice,email")] = "sms,voice,email",
+    mode: Annotated[str, typer.Option(help="blast or cascade")] = "cascade",
+    ack_within: Annotated[str, typer.Option(help="acknowledgement deadline, e.g. 15m")] = "15m",
+    exercise: Annotated[bool, typer.Option("--exercise", help="a drill: 【訓練】")] = False,
+    test: Annotated[bool, typer.Option("--test", help="a test: 【テスト】")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Issue an alert; prints its id and reference code."""
+    if exercise and test:
+        fail("--exercise and --test are exclusive", 2)
+    try:
+        deadline = parse_duration(ack_within)
+        selector = parse_audience(audience)
+    except (ValueError, AudienceError) as exc:
+        fail(str(exc), 2)
+    request = IssueRequest(
+        template=template,
+        audience=selector,
+        variables=_vars(var or []),
+        channels=tuple(c.strip() for c in channels.split(",") if c.strip()),
+        mode=mode,
+        ack_within=deadline,
+        status="Exercise" if exercise else "Test" if test else "Actual",
+    )
+    cfg = settings()
+    try:
+        with session_factory(cfg.database_url).begin() as session:
+            alert = issue_alert(session, cfg, request)
+            alert_id, reference = alert.id, alert.reference
+            status = alert_status(session, alert)
+    except IssueError as exc:
+        fail(str(exc), 1)
+    publish_after_commit()
+    if as_json:
+        print_json(
+            {
+                "id": alert_id,
+                "reference": reference,
+                "state": status["state"],
+                "recipients": status["recipients"],
+            }
+        )
+    else:
+        console.print(
+            f"alert {alert_id} issued — reference [bold]{reference}[/], "
+            f"{status['recipients']} recipients"
+        )
+
+
+def _status_table(data: dict[str, Any]) -> Table:
+    table = Table(title=f"alert {data['id']} {data['reference']} — {data['state']}")
+    table.add_column("channel")
+    for key in ("planned", "sent", "delivered", "reached", "failed"):
+        table.add_column(key, justify="right")
+    for channel in ("sms", "voice", "email", "overall"):
+        row = data[channel]
+        table.add_row(
+            channel, *(str(row[k]) for k in ("planned", "sent", "delivered", "reached", "failed"))
+        )
+    table.caption = (
+        f"recipients {data['recipients']} · acknowledged {data['acknowledged']} · "
+        f"silent organizations {len(data['silent_orgs'])}"
+    )
+    return table
+
+
+def _load_status(alert_id: int) -> dict[str, Any]:
+    with session_factory(settings().database_url)() as session:
+        alert = session.get(Alert, alert_id)
+        if alert is None:
+            fail(f"no alert {alert_id}", 1)
+        return alert_status(session, alert)
+
+
+@app.command()
+def status(
+    alert_id: Annotated[int, typer.Argument(metavar="ID")],
+    watch: Annotated[bool, typer.Option("--watch", help="refresh until Ctrl-C")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Progress per channel and overall, and the organizations not yet acknowledged."""
+    data = _load_status(alert_id)
+    if as_json:
+        print_json(data)
+        return
+    if not watch:
+        console.print(_status_table(data))
+        return
+    with Live(_status_table(data), console=console, refresh_per_second=2) as live:
+        try:
+            while True:
+                time.sleep(1)  # a display refresh, not synchronisation
+                live.update(_status_table(_load_status(alert_id)))
+        except KeyboardInterrupt:
+            pass
+
+
+@app.command("list")
+def list_(
+    limit: Annotated[int, typer.Option(help="newest first")] = 20,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Recent alerts."""
+    with session_factory(settings().database_url)() as session:
+        alerts = session.scalars(select(Alert).order_by(Alert.id.desc()).limit(limit)).all()
+        rows = [
+            {
+                "id": a.id,
+                "reference": a.reference,
+                "status": a.status,
+                "template": a.template,
+                "state": a.state,
+                "sent_at": local(a.sent_at),
+            }
+            for a in alerts
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "reference", "status", "template", "state", "sent (JST)")
+    for r in rows:
+        table.add_row(
+            str(r["id"]), r["reference"], r["status"], r["template"], r["state"], r["sent_at"]
+        )
+    console.print(table)

@@ -1,0 +1,45 @@
+"""Long-running processes: `relay serve`, `relay worker`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from relay.cli.common import settings
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+) -> None:
+    """The HTTP app: API, Twilio webhooks, acknowledgement links, console."""
+    import uvicorn
+
+    from relay.web.app import create_app
+
+    uvicorn.run(create_app(settings()), host=host, port=port, log_level="info", access_log=False)
+
+
+def worker(
+    concurrency: Annotated[int, typer.Option(help="pool processes")] = 2,
+    queues: Annotated[str, typer.Option(help="queues, served in this order")] = "alerts,exercises",
+    loglevel: Annotated[str, typer.Option(help="log level")] = "INFO",
+) -> None:
+    """A Celery worker: dispatches and sends alerts."""
+    cfg = settings()  # fail fast on bad configuration, before Celery starts
+    from workers.app import app as celery_app
+
+    if cfg.embedded_broker and concurrency > 1:
+        concurrency = 1  # the embedded SQLite broker takes exactly one consumer
+    celery_app.worker_main(
+        [
+            "worker",
+            f"--concurrency={concurrency}",
+            f"--queues={queues}",
+            f"--loglevel={loglevel}",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+    )

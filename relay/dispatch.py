@@ -1,0 +1,38 @@
+"""Dispatch: split an alert's due deliveries into send batches per channel, via the outbox."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from relay import outbox
+from relay.models import Alert
+from relay.sending import alert_queue, queued_ids
+
+# Deliveries per send task. Small enough that a real alert waits at most one batch behind an
+# exercise on each worker process; large enough that task overhead stays negligible
+# (FINDINGS: ~300 tasks/s is the per-task ceiling here).
+BATCH_SIZE = {"sms": 100, "voice": 20, "email": 100}
+
+
+def plan_batches(session: Session, alert_id: int) -> int:
+    """Write one outbox row per batch of due deliveries; return how many batches.
+
+    Running it twice queues the same rows twice, which is harmless: a send task only sends
+    rows it can still claim.
+    """
+    queue = alert_queue(session, alert_id)
+    batches = 0
+    for channel, ids in queued_ids(session, alert_id).items():
+        size = BATCH_SIZE[channel]
+        for start in range(0, len(ids), size):
+            outbox.add(
+                session, "send_batch", channel=channel, ids=ids[start : start + size], queue=queue
+            )
+            batches += 1
+    session.execute(
+        update(Alert)
+        .where(Alert.id == alert_id, Alert.state == "dispatching")
+        .values(state="active")
+    )
+    return batches

@@ -1,0 +1,266 @@
+"""Issuing an alert: validate, resolve the audience, render, plan — in one transaction.
+
+Nothing is published here: the caller commits, then runs the outbox (SPEC 4.1: the alert and
+its plan are committed before any task is queued).
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, insert, select
+from sqlalchemy.orm import Session
+
+from relay import audit, outbox
+from relay.audience import Audience, AudienceError, resolve
+from relay.config import Settings
+from relay.delivery_states import PLANNED, QUEUED
+from relay.links import link_url, make_token
+from relay.messages import (
+    MessageContext,
+    SegmentBudgetError,
+    TemplateVariableError,
+    UnknownTemplateError,
+    answer_options,
+    cap_info,
+    check_budget,
+    reference_code,
+    render,
+    validate,
+)
+from relay.models import Alert, Contact, Delivery, Recipient
+
+CHANNELS = ("sms", "voice", "email")
+MODES = ("blast", "cascade")
+STATUSES = ("Actual", "Exercise", "Test")
+LINK_LIFETIME = timedelta(days=3)
+
+
+class IssueError(ValueError):
+    """The alert cannot be issued as asked; nothing was written. The message says why."""
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    template: str
+    audience: Audience
+    variables: dict[str, str] = field(default_factory=dict)
+    channels: Sequence[str] = CHANNELS
+    mode: str = "cascade"
+    ack_within: timedelta = timedelta(minutes=15)
+    status: str = "Actual"
+    issued_by: str = "cli"
+    msg_type: str = "Alert"
+    references: Sequence[str] = ()
+    supersedes_id: int | None = None
+    drill_run_id: int | None = None
+    note: str | None = None
+    # cascade timing: voice after this long without an acknowledgement, then the next contact
+    voice_after: timedelta = timedelta(minutes=5)
+    next_contact_after: timedelta = timedelta(minutes=10)
+
+
+def _check(req: IssueRequest) -> None:
+    bad = [c for c in req.channels if c not in CHANNELS]
+    if bad or not req.channels:
+        raise IssueError(f"channels: choose from {', '.join(CHANNELS)} (got {', '.join(bad)})")
+    if req.mode not in MODES:
+        raise IssueError(f"mode: blast or cascade, not {req.mode!r}")
+    if req.status not in STATUSES:
+        raise IssueError(f"status: one of {', '.join(STATUSES)}")
+    if req.ack_within <= timedelta(0):
+        raise IssueError("ack-within must be positive")
+    try:
+        validate(req.template, req.variables)
+    except (TemplateVariableError, UnknownTemplateError) as exc:
+        raise IssueError(str(exc)) from None
+
+
+def _new_reference(session: Session) -> str:
+    for _ in range(50):
+        code = reference_code(secrets.token_bytes(8))
+        if not session.scalar(select(exists().where(Alert.reference == code))):
+            return code
+    raise IssueError("could not find a free reference code")  # ~1M codes: not in practice
+
+
+def _paths(contact: Contact) -> dict[str, str]:
+    """Where each channel reaches this contact: SMS only to a mobile; calls to the mobile,
+    else the landline (or IP phone); email to the address."""
+    by_kind = {p.kind: p for p in contact.paths}
+    found: dict[str, str] = {}
+    mobile = by_kind.get("mobile")
+    if mobile is not None and mobile.line_type == "mobile":
+        found["sms"] = mobile.address
+    voice = mobile or by_kind.get("landline")
+    if voice is not None:
+        found["voice"] = voice.address
+    if "email" in by_kind:
+        found["email"] = by_kind["email"].address
+    return found
+
+
+def issue_alert(
+    session: Session, settings: Settings, req: IssueRequest, now: datetime | None = None
+) -> Alert:
+    """Write the alert, its recipients, their rendered deliveries and an outbox row."""
+    now = now or datetime.now(UTC)
+    _check(req)
+    try:
+        contacts = resolve(session, req.audience)
+    except AudienceError as exc:
+        raise IssueError(f"audience: {exc}") from None
+    info = cap_info(req.template, "ja", req.variables)
+    level = req.variables.get("level")
+    alert = Alert(
+        identifier=f"urn:uuid:{uuid.uuid4()}",
+        sender=settings.mail_from,
+        sent_at=now,
+        status=req.status,
+        msg_type=req.msg_type,
+        references=list(req.references),
+        note=req.note,
+        category=info.category,
+        event=info.event,
+        urgency=info.urgency,
+        severity=info.severity,
+        certainty=info.certainty,
+        response_type=info.response_type,
+        headline=info.headline,
+        description=info.description,
+        instruction=info.instruction,
+        area_desc=str(req.variables.get("area", "金沢区")),
+        reference=_new_reference(session),
+        evacuation_level=int(level) if req.template == "evacuation" and level else None,
+        template=req.template,
+        variables=dict(req.variables),
+        audience=req.audience.as_dict(),
+        channels=list(req.channels),
+        mode=req.mode,
+        answer_options=[o.__dict__ for o in answer_options(req.template, "ja")],
+        ack_deadline=now + req.ack_within,
+        escalation={
+            "voice_after_s": int(req.voice_after.total_seconds()),
+            "next_contact_after_s": int(req.next_contact_after.total_seconds()),
+        },
+        issued_by=req.issued_by,
+        state="dispatching",
+        supersedes_id=req.supersedes_id,
+        drill_run_id=req.drill_run_id,
+    )
+    session.add(alert)
+    session.flush()
+
+    # Coverage first: every organization's primary contact before anyone's alternate.
+    ordered = sorted(contacts, key=lambda c: (c.priority, c.organization.code))
+    primaries = {c.organization_id: c.id for c in sorted(contacts, key=lambda c: c.priority)}
+    recipients = [
+        Recipient(
+            alert_id=alert.id,
+            contact_id=c.id,
+            organization_id=c.organization_id,
+            position=i,
+            state="active"
+            if req.mode == "blast" or primaries[c.organization_id] == c.id
+            else "waiting",
+        )
+        for i, c in enumerate(ordered)
+    ]
+    session.add_all(recipients)
+    session.flush()
+
+    rows = _plan_deliveries(settings, req, alert, ordered, recipients, now)
+    if not rows:
+        raise IssueError("no recipient can be reached on the chosen channels")
+    session.execute(insert(Delivery), rows)
+    queue = "alerts" if req.status == "Actual" else "exercises"
+    outbox.add(session, "dispatch_alert", alert_id=alert.id, queue=queue)
+    audit.record(
+        session,
+        req.issued_by,
+        "alert.issue",
+        target=f"alert {alert.id}",
+        summary=f"{req.status} {req.template} to {len(recipients)} recipients ({alert.reference})",
+        mode=req.mode,
+        channels=list(req.channels),
+    )
+    return alert
+
+
+def _plan_deliveries(
+    settings: Settings,
+    req: IssueRequest,
+    alert: Alert,
+    contacts: list[Contact],
+    recipients: list[Recipient],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    position = 0
+    # Channel passes keep coverage first within each channel queue, too.
+    for contact, recipient in zip(contacts, recipients, strict=True):
+        paths = _paths(contact)
+        chosen = [ch for ch in req.channels if ch in paths]
+        first_step = [ch for ch in chosen if ch != "voice"] or chosen[:1]
+        for channel in chosen:
+            if req.mode == "blast" or (recipient.state == "active" and channel in first_step):
+                state, due = QUEUED, None
+            elif recipient.state == "active":
+                state, due = PLANNED, now + req.voice_after
+            else:
+                state, due = PLANNED, None  # the escalation decides when
+            message = _render(settings, req, alert, contact, recipient, channel, now)
+            rows.append({
+                "alert_id": alert.id,
+                "recipient_id": recipient.id,
+                "channel": channel,
+                "attempt": 1,
+                "position": position,
+                "address": paths[channel],
+                "language": contact.language,
+                "subject": message.subject,
+                "body": message.text,
+                "html": message.html,
+                "segments": message.segments,
+                "state": state,
+                "due_at": due,
+                "created_at": now,
+            })  # fmt: skip
+            position += 1
+    return rows
+
+
+def _render(
+    settings: Settings,
+    req: IssueRequest,
+    alert: Alert,
+    contact: Contact,
+    recipient: Recipient,
+    channel: str,
+    now: datetime,
+) -> Any:
+    ack_url = None
+    if channel != "voice":
+        token = make_token(settings.secret_key, recipient.id, channel, now + LINK_LIFETIME)
+        ack_url = link_url(settings.public_url, token)
+    context = MessageContext(
+        status=req.status,
+        sent_at=now,
+        reference=alert.reference,
+        ack_url=ack_url,
+        two_way_sms=settings.twilio_two_way_sms,
+        org_name=contact.organization.name,
+        contact_name=contact.name,
+    )
+    message = render(req.template, channel, contact.language, req.variables, context)
+    if channel == "sms":
+        try:
+            check_budget(req.template, message)
+        except SegmentBudgetError as exc:
+            raise IssueError(f"SMS too long for {contact.organization.code}: {exc}") from None
+    return message

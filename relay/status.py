@@ -1,0 +1,77 @@
+"""An alert's progress: per channel and overall, and who has not answered (SPEC 4.2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from relay.delivery_states import NOT_REACHED, PLANNED, SENT_STATES
+from relay.models import Alert, Delivery, Organization, Recipient
+
+CHANNELS = ("sms", "voice", "email")
+
+
+def alert_status(session: Session, alert: Alert) -> dict[str, Any]:
+    per_channel: dict[str, dict[str, int]] = {
+        ch: {"planned": 0, "sent": 0, "delivered": 0, "reached": 0, "failed": 0, "pending": 0}
+        for ch in CHANNELS
+    }
+    rows = session.execute(
+        select(
+            Delivery.channel,
+            Delivery.state,
+            func.count(),
+            func.count(Delivery.delivered_at),
+            func.count(Delivery.reached_at),
+        )
+        .where(Delivery.alert_id == alert.id)
+        .group_by(Delivery.channel, Delivery.state)
+    ).all()
+    for channel, state, count, delivered, reached in rows:
+        counts = per_channel[channel]
+        counts["planned"] += count
+        if state in SENT_STATES:
+            counts["sent"] += count
+        if state in NOT_REACHED:
+            counts["failed"] += count
+        if state not in SENT_STATES and state not in (PLANNED, "cancelled"):
+            counts["pending"] += count  # due, being sent, or outcome unknown
+        counts["delivered"] += delivered
+        counts["reached"] += reached
+    recipients, acknowledged, reached = session.execute(
+        select(
+            func.count(), func.count(Recipient.acknowledged_at), func.count(Recipient.reached_at)
+        ).where(Recipient.alert_id == alert.id)
+    ).one()
+    acked_orgs = select(Recipient.organization_id).where(
+        Recipient.alert_id == alert.id, Recipient.acknowledged_at.is_not(None)
+    )
+    silent = session.scalars(
+        select(Organization.code)
+        .where(
+            Organization.id.in_(
+                select(Recipient.organization_id).where(Recipient.alert_id == alert.id)
+            ),
+            Organization.id.not_in(acked_orgs),
+        )
+        .order_by(Organization.code)
+    ).all()
+    overall = {k: sum(c[k] for c in per_channel.values()) for k in per_channel["sms"]}
+    return {
+        "id": alert.id,
+        "reference": alert.reference,
+        "identifier": alert.identifier,
+        "status": alert.status,
+        "template": alert.template,
+        "state": alert.state,
+        "mode": alert.mode,
+        "sent_at": alert.sent_at.isoformat(),
+        "recipients": recipients,
+        "reached": reached,
+        "acknowledged": acknowledged,
+        "silent_orgs": list(silent),
+        "overall": overall,
+        **{ch: per_channel[ch] for ch in CHANNELS},
+    }

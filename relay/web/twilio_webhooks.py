@@ -1,0 +1,204 @@
+"""Webhooks Twilio calls (SPEC 5.3). Every request is signature-checked first: a request that
+fails the check gets 403 and changes nothing. Handlers answer fast and are idempotent, since
+Twilio retries."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from sqlalchemy.exc import IntegrityError
+
+from channels.masking import mask_phone
+from channels.twilio_signature import verify_twilio_signature
+from channels.twilio_status import call_outcome, message_outcome
+from channels.twilio_voice import call_twiml, say_twiml
+from relay import acks, voice_script
+from relay.config import Settings
+from relay.db import session_factory
+from relay.messages import answer_options
+from relay.models import Alert, Delivery, InboundMessage, Recipient
+from relay.tracking import ProviderEvent, apply_event
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/webhooks/twilio", include_in_schema=False)
+
+XML = "application/xml"
+
+
+class TwilioRequest:
+    """A verified Twilio request: its form fields and the delivery id from our callback URL."""
+
+    def __init__(self, params: dict[str, str], delivery_hint: int | None) -> None:
+        self.params = params
+        self.delivery_hint = delivery_hint
+
+    def get(self, key: str) -> str | None:
+        value = self.params.get(key)
+        return value if value else None
+
+
+async def verified(request: Request) -> TwilioRequest:
+    settings: Settings = request.app.state.settings
+    try:
+        form = await request.form()
+    except Exception:
+        raise HTTPException(403, "invalid Twilio signature") from None
+    pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    # Twilio signs the URL it called, which is our public URL, not what the proxy passed on.
+    url = settings.public_url + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    signature = request.headers.get("X-Twilio-Signature")
+    if not verify_twilio_signature(url, pairs, signature, settings.twilio_auth_tokens):
+        log.warning("twilio webhook %s: bad or missing signature", request.url.path)
+        raise HTTPException(403, "invalid Twilio signature")
+    params = dict(pairs)
+    if params.get("AccountSid") != settings.twilio_account_sid:
+        raise HTTPException(403, "unknown Twilio account")
+    hint = request.query_params.get("d")
+    return TwilioRequest(params, int(hint) if hint and hint.isdigit() else None)
+
+
+Verified = Annotated[TwilioRequest, Depends(verified)]
+
+
+def _sessions(request: Request):  # type: ignore[no-untyped-def]
+    return session_factory(request.app.state.settings.database_url)
+
+
+@router.post("/status")
+def message_status(request: Request, tw: Verified) -> Response:
+    status = tw.get("MessageStatus") or tw.get("SmsStatus") or ""
+    event = ProviderEvent(
+        kind="sms_status",
+        provider_id=tw.get("MessageSid"),
+        delivery_hint=tw.delivery_hint,
+        status=status,
+        outcome=message_outcome(status),
+        error_code=tw.get("ErrorCode"),
+        payload=tw.params,
+    )
+    with _sessions(request).begin() as session:
+        if apply_event(session, event, datetime.now(UTC)) is None:
+            log.info("status callback for unknown message %s (%s)", event.provider_id, status)
+    return Response(status_code=204)
+
+
+@router.post("/voice/status")
+def call_status(request: Request, tw: Verified) -> Response:
+    status = tw.get("CallStatus") or ""
+    answered_by = tw.get("AnsweredBy")
+    event = ProviderEvent(
+        kind="call_status",
+        provider_id=tw.get("CallSid"),
+        delivery_hint=tw.delivery_hint,
+        status=f"{status}/{answered_by}" if answered_by else status,
+        outcome=call_outcome(status, answered_by),
+        error_code=tw.get("ErrorCode"),
+        payload=tw.params,
+    )
+    with _sessions(request).begin() as session:
+        if apply_event(session, event, datetime.now(UTC)) is None:
+            log.info("call status for unknown call %s (%s)", event.provider_id, status)
+    return Response(status_code=204)
+
+
+def _call_context(session, tw: TwilioRequest) -> tuple[Delivery, Alert, Recipient]:  # type: ignore[no-untyped-def]
+    delivery = session.get(Delivery, tw.delivery_hint) if tw.delivery_hint else None
+    if delivery is None or delivery.channel != "voice":
+        raise HTTPException(404, "unknown call")
+    return (
+        delivery,
+        session.get(Alert, delivery.alert_id),
+        session.get(Recipient, delivery.recipient_id),
+    )
+
+
+def _menu_twiml(request: Request, delivery: Delivery, alert: Alert) -> str:
+    settings: Settings = request.app.state.settings
+    options = answer_options(alert.template, delivery.language)
+    return call_twiml(
+        delivery.body,
+        language=voice_script.speech_language(delivery.language),
+        gather_action=f"{settings.public_url}/webhooks/twilio/voice/gather?d={delivery.id}",
+        prompt=voice_script.menu(options, delivery.language),
+        no_input=voice_script.no_input(delivery.language),
+    )
+
+
+@router.post("/voice/twiml")
+def voice_twiml(request: Request, tw: Verified) -> Response:
+    """The call was answered: speak the message twice, then ask for a key. An answering
+    machine hears nothing and counts as not reached (the cascade moves on at once)."""
+    answered_by = tw.get("AnsweredBy")
+    with _sessions(request).begin() as session:
+        delivery, alert, _ = _call_context(session, tw)
+        outcome = call_outcome("in-progress", answered_by)
+        apply_event(
+            session,
+            ProviderEvent(
+                "call_answer",
+                tw.get("CallSid"),
+                delivery.id,
+                f"in-progress/{answered_by or ''}",
+                outcome,
+                None,
+                tw.params,
+            ),
+            datetime.now(UTC),
+        )
+        if outcome is not None and outcome.value == "machine":
+            return Response("<Response><Hangup/></Response>", media_type=XML)
+        return Response(_menu_twiml(request, delivery, alert), media_type=XML)
+
+
+@router.post("/voice/gather")
+def voice_gather(request: Request, tw: Verified) -> Response:
+    digits = (tw.get("Digits") or "").strip()
+    now = datetime.now(UTC)
+    with _sessions(request).begin() as session:
+        delivery, alert, recipient = _call_context(session, tw)
+        language = delivery.language
+        if digits == voice_script.REPEAT_KEY:
+            return Response(_menu_twiml(request, delivery, alert), media_type=XML)
+        options = {o.digit: o for o in answer_options(alert.template, language)}
+        chosen = options.get(digits[:1])
+        inbound = InboundMessage(
+            provider_sid=f"{tw.get('CallSid')}:{digits}",
+            channel="voice_key",
+            from_address=delivery.address,
+            to_address=tw.get("From") or "",
+            body=digits,
+            contact_id=recipient.contact_id,
+            alert_id=alert.id,
+            interpretation="ack" if chosen else "unknown",
+            payload=tw.params,
+            received_at=now,
+        )
+        try:
+            with session.begin_nested():
+                session.add(inbound)
+        except IntegrityError:
+            inbound = None  # the same keypress delivered twice: counted once
+        if chosen is None:
+            return Response(_menu_twiml(request, delivery, alert), media_type=XML)
+        if alert.state not in ("cancelled",):
+            acks.acknowledge(
+                session,
+                recipient,
+                "voice_key",
+                chosen.code,
+                now,
+                inbound_id=inbound.id if inbound else None,
+            )
+        log.info(
+            "keypress %s from %s for alert %s",
+            chosen.code,
+            mask_phone(delivery.address),
+            alert.reference,
+        )
+        text = voice_script.confirmation(chosen.label, language)
+        return Response(say_twiml(text, voice_script.speech_language(language)), media_type=XML)

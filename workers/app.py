@@ -1,0 +1,70 @@
+"""The Celery app: broker, queues, delivery semantics.
+
+Two queues: `alerts` (real) is always served before `exercises` (drills and tests): the Redis
+transport is told to poll queues in the listed order rather than round-robin, and each worker
+process reserves one task at a time, so a real alert waits behind at most the batch a process
+is already sending.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.signals import worker_process_init
+from kombu import Queue
+
+from relay.config import load_settings
+from relay.db import engine_for
+from relay.runtime import reset_runtime
+
+QUEUES = ("alerts", "exercises")
+
+
+def broker_url() -> str:
+    settings = load_settings()
+    if settings.embedded_broker:
+        # kombu's SQLAlchemy transport on a SQLite file: durable, no server; one worker only
+        # (FINDINGS: embedded mode). Never the filesystem transport: it loses messages.
+        settings.workdir.mkdir(parents=True, exist_ok=True)
+        return f"sqla+sqlite:///{(settings.workdir / 'broker.sqlite').resolve()}"
+    return settings.broker_url
+
+
+def make_app() -> Celery:
+    app = Celery("relay", broker=broker_url(), include=["workers.tasks"])
+    visibility = int(os.environ.get("RELAY_VISIBILITY_TIMEOUT", "600"))
+    app.conf.update(
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue="alerts",
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        worker_prefetch_multiplier=1,
+        # Tasks are idempotent (claims in the database), so redelivery is safe and wanted.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "queue_order_strategy": "priority",
+            # Tasks are bounded (a batch is a few minutes at most at the slowest provider
+            # rate); a worker killed outright has its tasks restored after this long.
+            "visibility_timeout": visibility,
+            "unacked_restore_interval": 2,
+            "unacked_restore_throttle": 1,
+            "max_connections": 50,
+        },
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+    return app
+
+
+app = make_app()
+
+
+@worker_process_init.connect
+def _fresh_connections(**_: object) -> None:
+    # A forked pool process must not share the parent's database connections or event loop.
+    engine_for.cache_clear()
+    reset_runtime()

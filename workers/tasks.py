@@ -1,0 +1,53 @@
+"""Thin tasks: take ids, call one relay service, return. Policy lives in relay/."""
+
+from __future__ import annotations
+
+import logging
+
+from relay import dispatch, sending
+from relay.runtime import set_publisher
+from workers.app import app
+from workers.base import RelayTask
+
+log = logging.getLogger(__name__)
+
+
+@app.task(base=RelayTask, bind=True, name="relay.dispatch_alert")
+def dispatch_alert(self: RelayTask, alert_id: int) -> int:
+    runtime = self.runtime
+    with runtime.sessions.begin() as session:
+        batches = dispatch.plan_batches(session, alert_id)
+    runtime.publish_outbox()
+    return batches
+
+
+@app.task(base=RelayTask, bind=True, name="relay.send_batch")
+def send_batch(self: RelayTask, channel: str, ids: list[int]) -> int:
+    runtime = self.runtime
+    result = runtime.run(sending.send_batch(runtime.sessions, runtime.senders, channel, ids))
+    if result.retry:
+        log.info("send_batch %s: %d to retry", channel, len(result.retry))
+        self.retry_later(result.retry_after)
+    return result.sent
+
+
+@app.task(base=RelayTask, bind=True, name="relay.sweep")
+def sweep(self: RelayTask) -> int:
+    """Republish what was committed but never published."""
+    return self.runtime.publish_outbox(older_than_s=5.0)
+
+
+def publish(topic: str, payload: dict[str, object]) -> None:
+    """The outbox publisher: one topic, one task."""
+    queue = str(payload.get("queue", "alerts"))
+    if topic == "dispatch_alert":
+        dispatch_alert.apply_async(kwargs={"alert_id": payload["alert_id"]}, queue=queue)
+    elif topic == "send_batch":
+        send_batch.apply_async(
+            kwargs={"channel": payload["channel"], "ids": payload["ids"]}, queue=queue
+        )
+    else:
+        raise ValueError(f"unknown outbox topic {topic!r}")
+
+
+set_publisher(publish)
