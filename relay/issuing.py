@@ -20,6 +20,7 @@ from relay import audit, outbox
 from relay.audience import Audience, AudienceError, resolve
 from relay.config import Settings
 from relay.delivery_states import PLANNED, QUEUED
+from relay.escalation import first_step
 from relay.links import link_url, make_token
 from relay.messages import (
     MessageContext,
@@ -158,23 +159,31 @@ def issue_alert(
 
     # Coverage first: every organization's primary contact before anyone's alternate.
     ordered = sorted(contacts, key=lambda c: (c.priority, c.organization.code))
-    primaries = {c.organization_id: c.id for c in sorted(contacts, key=lambda c: c.priority)}
-    recipients = [
-        Recipient(
+    primaries = {c.organization_id: c.id for c in sorted(contacts, key=lambda c: -c.priority)}
+    plans: list[_ContactPlan] = []
+    for position, contact in enumerate(ordered):
+        paths = _paths(contact)
+        chosen = [ch for ch in req.channels if ch in paths]
+        recipient = Recipient(
             alert_id=alert.id,
-            contact_id=c.id,
-            organization_id=c.organization_id,
-            position=i,
-            state="active"
-            if req.mode == "blast" or primaries[c.organization_id] == c.id
-            else "waiting",
+            contact_id=contact.id,
+            organization_id=contact.organization_id,
+            position=position,
+            state="active",
         )
-        for i, c in enumerate(ordered)
-    ]
-    session.add_all(recipients)
+        now_channels = set(chosen)
+        if req.mode == "cascade":
+            if primaries[contact.organization_id] == contact.id:
+                now_channels, recipient.step, delay = first_step(set(chosen), alert.escalation)
+                # Nothing reaches this contact on these channels: the alternate's turn now.
+                recipient.next_action_at = now + timedelta(seconds=delay if chosen else 0)
+            else:
+                now_channels, recipient.state = set(), "waiting"  # started by the escalation
+        plans.append(_ContactPlan(contact, recipient, paths, chosen, now_channels))
+    session.add_all([p.recipient for p in plans])
     session.flush()
 
-    rows = _plan_deliveries(settings, req, alert, ordered, recipients, now)
+    rows = _plan_deliveries(settings, req, alert, plans, now)
     if not rows:
         raise IssueError("no recipient can be reached on the chosen channels")
     session.execute(insert(Delivery), rows)
@@ -185,53 +194,50 @@ def issue_alert(
         req.issued_by,
         "alert.issue",
         target=f"alert {alert.id}",
-        summary=f"{req.status} {req.template} to {len(recipients)} recipients ({alert.reference})",
+        summary=f"{req.status} {req.template} to {len(plans)} recipients ({alert.reference})",
         mode=req.mode,
         channels=list(req.channels),
     )
     return alert
 
 
+@dataclass
+class _ContactPlan:
+    contact: Contact
+    recipient: Recipient
+    paths: dict[str, str]
+    channels: list[str]  # the alert's channels this contact can be reached on
+    now: set[str]  # those sent at once; the rest wait for the escalation
+
+
 def _plan_deliveries(
     settings: Settings,
     req: IssueRequest,
     alert: Alert,
-    contacts: list[Contact],
-    recipients: list[Recipient],
+    plans: list[_ContactPlan],
     now: datetime,
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    position = 0
-    # Channel passes keep coverage first within each channel queue, too.
-    for contact, recipient in zip(contacts, recipients, strict=True):
-        paths = _paths(contact)
-        chosen = [ch for ch in req.channels if ch in paths]
-        first_step = [ch for ch in chosen if ch != "voice"] or chosen[:1]
-        for channel in chosen:
-            if req.mode == "blast" or (recipient.state == "active" and channel in first_step):
-                state, due = QUEUED, None
-            elif recipient.state == "active":
-                state, due = PLANNED, now + req.voice_after
-            else:
-                state, due = PLANNED, None  # the escalation decides when
-            message = _render(settings, req, alert, contact, recipient, channel, now)
+    for plan in plans:
+        for channel in plan.channels:
+            message = _render(settings, req, alert, plan.contact, plan.recipient, channel, now)
+            queued = channel in plan.now
             rows.append({
                 "alert_id": alert.id,
-                "recipient_id": recipient.id,
+                "recipient_id": plan.recipient.id,
                 "channel": channel,
                 "attempt": 1,
-                "position": position,
-                "address": paths[channel],
-                "language": contact.language,
+                "position": len(rows),
+                "address": plan.paths[channel],
+                "language": plan.contact.language,
                 "subject": message.subject,
                 "body": message.text,
                 "html": message.html,
                 "segments": message.segments,
-                "state": state,
-                "due_at": due,
+                "state": QUEUED if queued else PLANNED,
+                "due_at": now if queued else None,
                 "created_at": now,
             })  # fmt: skip
-            position += 1
     return rows
 
 

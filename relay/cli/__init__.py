@@ -20,6 +20,7 @@ app.add_typer(directory_cmd.app, name="directory")
 app.add_typer(alert_cmd.app, name="alert")
 app.command()(process_cmd.serve)
 app.command()(process_cmd.worker)
+app.command()(process_cmd.scheduler)
 
 
 def main() -> None:

@@ -43,3 +43,13 @@ def worker(
             "--without-heartbeat",
         ]
     )
+
+
+def scheduler(
+    tick: Annotated[float, typer.Option(help="seconds between ticks")] = 2.0,
+) -> None:
+    """Drills, escalation timing, the outbox sweeper (one is enough; a second is harmless)."""
+    settings()
+    from workers.scheduler import run
+
+    run(tick)

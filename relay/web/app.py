@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
 from relay.config import Settings, load_settings
-from relay.web import twilio_webhooks
+from relay.web import links, twilio_webhooks
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -14,6 +14,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Kanazawa emergency information relay", version="0.1.0")
     app.state.settings = settings
     app.include_router(twilio_webhooks.router)
+    app.include_router(links.router)
 
     @app.get("/healthz", response_class=PlainTextResponse)
     def healthz() -> str:

@@ -14,8 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from channels.masking import mask_phone
 from channels.twilio_signature import verify_twilio_signature
 from channels.twilio_status import call_outcome, message_outcome
-from channels.twilio_voice import call_twiml, say_twiml
-from relay import acks, voice_script
+from channels.twilio_voice import call_twiml, messaging_twiml, say_twiml
+from relay import acks, inbound, voice_script
 from relay.config import Settings
 from relay.db import session_factory
 from relay.messages import answer_options
@@ -202,3 +202,18 @@ def voice_gather(request: Request, tw: Verified) -> Response:
         )
         text = voice_script.confirmation(chosen.label, language)
         return Response(say_twiml(text, voice_script.speech_language(language)), media_type=XML)
+
+
+@router.post("/sms")
+def inbound_sms(request: Request, tw: Verified) -> Response:
+    """An SMS from a recipient: stored, then understood; the reply names the alert."""
+    with _sessions(request).begin() as session:
+        result = inbound.receive_sms(session, tw.params, datetime.now(UTC))
+    if not result.duplicate:
+        log.info(
+            "inbound SMS from %s: %s %s",
+            mask_phone(tw.get("From") or ""),
+            result.interpretation,
+            result.alert_reference or "",
+        )
+    return Response(messaging_twiml(result.reply_text), media_type=XML)

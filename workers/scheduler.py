@@ -1,0 +1,69 @@
+"""`relay scheduler`: APScheduler drives the timing; the database decides what happens.
+
+Interval jobs: the escalation tick, the outbox sweeper, the recovery of stale claims. Each job
+is safe to run in several scheduler processes at once (claims in the database), so a second
+scheduler is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy.orm import Session
+
+from relay import escalation
+from relay.runtime import get_runtime
+from workers import tasks  # noqa: F401  (registers the outbox publisher)
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 2.0
+
+
+def _in_transaction(step: Callable[[Session], int], name: str) -> Callable[[], None]:
+    def job() -> None:
+        runtime = get_runtime()
+        try:
+            with runtime.sessions.begin() as session:
+                moved = step(session)
+            if moved:
+                log.info("%s: %d", name, moved)
+            runtime.publish_outbox()
+        except Exception:
+            # A tick that fails (database failover, broker down) is retried by the next one.
+            log.exception("%s failed; retrying at the next tick", name)
+
+    return job
+
+
+def sweep_outbox() -> None:
+    try:
+        get_runtime().publish_outbox(older_than_s=5.0)
+    except Exception:
+        log.exception("outbox sweep failed; retrying at the next tick")
+
+
+def build_scheduler(tick_seconds: float = TICK_SECONDS) -> BlockingScheduler:
+    scheduler = BlockingScheduler(timezone="Asia/Tokyo")
+    common = {"trigger": "interval", "coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
+    scheduler.add_job(
+        _in_transaction(escalation.tick, "escalation"),
+        seconds=tick_seconds,
+        id="escalation",
+        **common,
+    )
+    scheduler.add_job(
+        _in_transaction(escalation.recover_stale_claims, "stale claims"),
+        seconds=max(tick_seconds, 10.0),
+        id="stale-claims",
+        **common,
+    )
+    scheduler.add_job(sweep_outbox, seconds=max(tick_seconds, 5.0), id="outbox", **common)
+    return scheduler
+
+
+def run(tick_seconds: float = TICK_SECONDS) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    build_scheduler(tick_seconds).start()
