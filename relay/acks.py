@@ -17,6 +17,7 @@ from relay.models import Acknowledgement, Alert, Delivery, Recipient
 from relay.tracking import mark_reached
 
 METHODS = ("sms_reply", "voice_key", "link", "manual")
+_METHOD_CHANNEL = {"sms_reply": "sms", "voice_key": "voice"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ def acknowledge(
     text: str | None = None,
     inbound_id: int | None = None,
     actor: str | None = None,
+    channel: str | None = None,
 ) -> AckResult:
     if method not in METHODS:
         raise ValueError(f"unknown acknowledgement method {method!r}")
@@ -46,6 +48,7 @@ def acknowledge(
         Acknowledgement(
             recipient_id=recipient.id,
             method=method,
+            channel=channel or _METHOD_CHANNEL.get(method),
             answer_code=answer_code,
             text=text,
             inbound_id=inbound_id,

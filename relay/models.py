@@ -293,6 +293,7 @@ class Acknowledgement(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id"), unique=True)
     method: Mapped[str] = mapped_column(String(16))  # sms_reply | voice_key | link | manual
+    channel: Mapped[str | None] = mapped_column(String(8))  # the channel that reached them
     answer_code: Mapped[str] = mapped_column(String(32), default="ack")
     text: Mapped[str | None] = mapped_column(Text)
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))

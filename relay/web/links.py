@@ -140,5 +140,5 @@ def answer(request: Request, token: str, answer: str = Form("1")) -> HTMLRespons
         )
         if option is None:
             return _error("unknown answer", 422)
-        acks.acknowledge(session, recipient, "link", option.code, now, text=f"via {channel}")
+        acks.acknowledge(session, recipient, "link", option.code, now, channel=channel)
         return _render_alert(session, recipient, alert, channel, language, option.label)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 04:46:38.670550
+Create Date: 2026-11-29
 """
 
 from __future__ import annotations
@@ -310,6 +310,7 @@ def upgrade() -> None:
             "recipient_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("method", sa.String(length=16), nullable=False),
+        sa.Column("channel", sa.String(length=8), nullable=True),
         sa.Column("answer_code", sa.String(length=32), nullable=False),
         sa.Column("text", sa.Text(), nullable=True),
         sa.Column(
@@ -356,6 +357,7 @@ def upgrade() -> None:
         sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("reached_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
