@@ -81,6 +81,8 @@ class Settings:
     sms_rate: float
     voice_rate: float
     email_rate: float
+    claim_lease_s: float  # a claimed send not finished after this long was lost with its worker
+    visibility_timeout_s: int  # Redis broker: an unacknowledged task is redelivered after this
     workdir: Path
 
     @property
@@ -176,5 +178,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sms_rate=parse("RELAY_SMS_RATE", _rate, "10"),
         voice_rate=parse("RELAY_VOICE_RATE", _rate, "1"),
         email_rate=parse("RELAY_EMAIL_RATE", _rate, "14"),
+        claim_lease_s=parse("RELAY_CLAIM_LEASE", _rate, "60"),
+        visibility_timeout_s=int(parse("RELAY_VISIBILITY_TIMEOUT", _rate, "600")),
         workdir=workdir,
     )

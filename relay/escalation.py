@@ -20,7 +20,6 @@ from relay import audit, outbox
 from relay.delivery_states import PLANNED, QUEUED, SENDING
 from relay.dispatch import BATCH_SIZE
 from relay.models import Alert, Delivery, Recipient
-from relay.sending import CLAIM_LEASE
 
 log = logging.getLogger(__name__)
 
@@ -151,13 +150,13 @@ def tick(session: Session, now: datetime | None = None, limit: int = 500) -> int
     return len(due)
 
 
-def recover_stale_claims(session: Session, now: datetime | None = None) -> int:
+def recover_stale_claims(session: Session, lease: timedelta, now: datetime | None = None) -> int:
     """Rows claimed by a worker that died mid-send go back to the queue (their task may be
     gone with the worker). Only requests in flight at the crash can be duplicated."""
     now = now or datetime.now(UTC)
     rows = session.execute(
         update(Delivery)
-        .where(Delivery.state == SENDING, Delivery.claimed_at < now - CLAIM_LEASE)
+        .where(Delivery.state == SENDING, Delivery.claimed_at < now - lease)
         .values(state=QUEUED)
         .returning(Delivery.id, Delivery.alert_id, Delivery.channel, Delivery.position)
     ).all()

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from relay import acks
 from relay import reply_texts as texts
+from relay.messages import answer_options
 from relay.models import Alert, Contact, ContactPath, InboundMessage, Recipient
 from relay.replies import Reply, parse_reply
 
@@ -99,7 +100,7 @@ def receive_sms(session: Session, params: dict[str, str], now: datetime) -> Inbo
     inbound.alert_id = alert.id if alert else None
     language = contacts[0].language
     if reply.kind in ("ack", "answer") and alert is not None and recipients:
-        options = {o["digit"]: o for o in alert.answer_options}
+        options = {o.digit: o for o in answer_options(alert.template, language)}
         option = options.get(reply.digit or "")
         if option is not None:
             inbound.interpretation = reply.kind
@@ -108,19 +109,18 @@ def receive_sms(session: Session, params: dict[str, str], now: datetime) -> Inbo
                     session,
                     recipient,
                     "sms_reply",
-                    option["code"],
+                    option.code,
                     now,
                     text=inbound.body,
                     inbound_id=inbound.id,
                 )
-            label = texts.option_label(alert, option, language)
             return InboundResult(
                 inbound.id,
                 False,
                 reply.kind,
                 alert.reference,
-                label,
-                texts.confirmation(alert, label, language),
+                option.label,
+                texts.confirmation(alert, option.label, language),
             )
     if reply.kind == "empty":
         inbound.interpretation = "empty"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -85,6 +85,8 @@ def _check(req: IssueRequest) -> None:
 def _new_reference(session: Session) -> str:
     for _ in range(50):
         code = reference_code(secrets.token_bytes(8))
+        if code.isalpha() or code.isdigit():
+            continue  # codes mix letters and digits, so a reply parser never takes a word
         if not session.scalar(select(exists().where(Alert.reference == code))):
             return code
     raise IssueError("could not find a free reference code")  # ~1M codes: not in practice
@@ -143,7 +145,7 @@ def issue_alert(
         audience=req.audience.as_dict(),
         channels=list(req.channels),
         mode=req.mode,
-        answer_options=[o.__dict__ for o in answer_options(req.template, "ja")],
+        answer_options=[asdict(o) for o in answer_options(req.template, "ja")],
         ack_deadline=now + req.ack_within,
         escalation={
             "voice_after_s": int(req.voice_after.total_seconds()),

@@ -13,6 +13,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
+from relay.messages.reference import REFERENCE_ALPHABET, REFERENCE_LENGTH
+
 ACK_WORDS = frozenset(
     {
         "1", "了解", "りょうかい", "リョウカイ", "了承", "承知", "承知しました", "ok", "okay",
@@ -22,8 +24,11 @@ ACK_WORDS = frozenset(
 )  # fmt: skip
 # Polite endings people add after an acknowledgement word: 了解です, はい、確認しました.
 _POLITE = ("しました", "致しました", "いたしました", "です", "でーす", "です。", "済み", "済")
-# Reference codes use an alphabet without look-alikes (no 0/O, 1/I/L): see relay.messages.
-_REFERENCE = re.compile(r"(?<![a-z0-9])([a-hjkmnp-z2-9]{4})(?![a-z0-9])")
+# Reference codes: 4 characters of an alphabet without look-alikes, always mixing letters and
+# digits (relay.issuing), so "need" or "help" are never taken for one.
+_REFERENCE = re.compile(
+    rf"(?<![a-z0-9])([{re.escape(REFERENCE_ALPHABET.lower())}]{{{REFERENCE_LENGTH}}})(?![a-z0-9])"
+)
 _NOISE = re.compile(r"[\s\W_]+", re.UNICODE)
 
 Kind = Literal["ack", "answer", "report", "empty"]

@@ -3,8 +3,6 @@ possible (UCS-2: 70 characters)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from relay.models import Alert
 
 _CONFIRM = {
@@ -26,11 +24,6 @@ _REPORT = {
 
 def _pick(table: dict[str, str], language: str) -> str:
     return table.get(language, table["ja"])
-
-
-def option_label(alert: Alert, option: dict[str, Any], language: str) -> str:
-    labels = option.get("labels") or {}
-    return str(labels.get(language) or option.get("label") or option.get("code"))
 
 
 def confirmation(alert: Alert, label: str, language: str) -> str:

@@ -27,9 +27,12 @@ from relay.sending import Senders
 
 T = TypeVar("T")
 
-# Burst: how many tokens above the steady rate a bucket may hand out at once. One second's
-# worth keeps the provider's own 1-second windows within limit + burst.
-BURST_SECONDS = 1.0
+
+def burst_for(rate: float) -> int:
+    """Tokens a bucket may hand out at once above the steady rate: a tenth of a second's worth,
+    at least 3 (one 3-segment SMS). Any 1-second window then holds at most rate + burst, which
+    is what the provider's limit tolerates."""
+    return max(3, int(rate * 0.1))
 
 
 @dataclass
@@ -77,6 +80,7 @@ class Runtime:
             ),
             limiters=self._limiters(),
             public_url=s.public_url,
+            claim_lease=timedelta(seconds=s.claim_lease_s),
         )
 
     def _limiters(self) -> dict[str, RateLimiter]:
@@ -89,15 +93,12 @@ class Runtime:
             "email": f"relay:rl:smtp:{s.smtp_host}:{s.smtp_port}",
         }
         if s.redis_url is None:
-            return {
-                ch: LocalTokenBucket(rate, burst=max(1, int(rate * BURST_SECONDS)))
-                for ch, rate in rates.items()
-            }
+            return {ch: LocalTokenBucket(rate, burst=burst_for(rate)) for ch, rate in rates.items()}
         import redis
 
         client = redis.Redis.from_url(s.redis_url)
         return {
-            ch: RedisTokenBucket(client, keys[ch], rate, burst=max(1, int(rate * BURST_SECONDS)))
+            ch: RedisTokenBucket(client, keys[ch], rate, burst=burst_for(rate))
             for ch, rate in rates.items()
         }
 

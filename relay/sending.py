@@ -3,7 +3,7 @@
 Exactly one provider request per planned delivery as far as we can know: a row is claimed with
 a conditional UPDATE before it is sent (a redelivered task finds nothing left to claim), and
 the provider's id is written in the same batch as the result. Rows claimed by a worker that
-died are reclaimed after `CLAIM_LEASE`; the requests that were in flight at that moment are the
+died are reclaimed after the claim lease; the requests that were in flight at that moment are the
 only possible duplicates.
 """
 
@@ -37,7 +37,6 @@ from relay.tracking import mark_not_reached
 
 log = logging.getLogger(__name__)
 
-CLAIM_LEASE = timedelta(seconds=60)
 MAX_TRIES = 8
 
 
@@ -50,6 +49,7 @@ class Senders:
     email: EmailChannel
     limiters: dict[str, RateLimiter]
     public_url: str
+    claim_lease: timedelta = timedelta(seconds=60)
 
 
 @dataclass
@@ -88,8 +88,10 @@ def chunk_size(rate: float) -> int:
     return max(5, min(100, int(rate * 2)))
 
 
-def claim(sessions: sessionmaker[Session], ids: Sequence[int], now: datetime) -> list[_Claimed]:
-    stale = now - CLAIM_LEASE
+def claim(
+    sessions: sessionmaker[Session], ids: Sequence[int], now: datetime, lease: timedelta
+) -> list[_Claimed]:
+    stale = now - lease
     with sessions.begin() as session:
         rows = session.execute(
             update(Delivery)
@@ -152,7 +154,7 @@ async def send_chunk(
     sessions: sessionmaker[Session], senders: Senders, ids: Sequence[int]
 ) -> BatchResult:
     now = datetime.now(UTC)
-    rows = claim(sessions, ids, now)
+    rows = claim(sessions, ids, now, senders.claim_lease)
     result = BatchResult()
     if not rows:
         return result

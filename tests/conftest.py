@@ -26,6 +26,17 @@ PG_ADMIN_URL = os.environ.get(
     "RELAY_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_URL = os.environ.get("RELAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# The Celery broker of end-to-end tests. Set before anything imports workers.app, which reads
+# it once at import.
+TEST_BROKER = os.environ.get("RELAY_TEST_BROKER_URL", "redis://127.0.0.1:6379/14")
+os.environ.setdefault("RELAY_BROKER_URL", TEST_BROKER)
+
+
+def flush_test_broker() -> None:
+    """Drop tasks a previous test left behind (e.g. a killed worker's unacknowledged ones)."""
+    import redis
+
+    redis.Redis.from_url(TEST_BROKER).flushdb()
 
 
 def _pg_reachable() -> str | None:

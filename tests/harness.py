@@ -5,6 +5,7 @@ carrier simulator (in a thread). Nothing of the project's own code is replaced."
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -15,11 +16,24 @@ from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
+from sqlalchemy import func, select
 
-from relay.config import Settings
+from channels.simulator import CarrierSimulator, Population, SimulatorThread
+from relay.audience import parse_audience
+from relay.config import Settings, load_settings
+from relay.db import transaction
+from relay.delivery_states import FINAL
+from relay.directory import apply_directory
+from relay.directory_csv import parse_directory
+from relay.issuing import IssueRequest, issue_alert
+from relay.models import Alert, Delivery
+from relay.runtime import get_runtime, reset_runtime
+from relay.status import alert_status
 from relay.web.app import create_app
+from tests.conftest import SHARED, TEST_BROKER, flush_test_broker
 
 ROOT = Path(__file__).resolve().parents[1]
+TWILIO_SPEC = SHARED / "twilio" / "twilio_api_v2010.json"
 
 
 def free_port() -> int:
@@ -45,9 +59,13 @@ class WebServer:
 
     def __init__(self, settings: Settings, port: int) -> None:
         config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=port, log_level="warning",
-            access_log=False, lifespan="off",
-        )  # fmt: skip
+            create_app(settings),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -73,11 +91,20 @@ class Worker:
     def start(self) -> Worker:
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from relay.cli import main; main()", "worker",
-             f"--concurrency={self.concurrency}", "--loglevel=WARNING"],
-            env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-c",
+                "from relay.cli import main; main()",
+                "worker",
+                f"--concurrency={self.concurrency}",
+                "--loglevel=WARNING",
+            ],
+            env=self.env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
         return self
 
     def kill(self) -> None:
@@ -99,3 +126,142 @@ class Worker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class Stack:
+    """Simulator + HTTP app + worker processes around one database, configured like
+    production (PostgreSQL or SQLite, Redis broker, Redis rate limiter)."""
+
+    def __init__(
+        self,
+        db_url: str,
+        workdir: Path,
+        population: Population | None = None,
+        *,
+        sms_rate: float = 200,
+        voice_rate: float = 50,
+        email_rate: float = 100,
+        workers: int = 1,
+        concurrency: int = 2,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.workdir = workdir
+        self.account_sid = "AC" + secrets.token_hex(16)
+        self.auth_token = secrets.token_hex(16)
+        self.port = free_port()
+        self.public_url = f"http://127.0.0.1:{self.port}"
+        self.sim = CarrierSimulator(
+            self.account_sid,
+            self.auth_token,
+            f"{self.public_url}/webhooks/twilio/sms",
+            population=population or Population(),
+            spec_path=TWILIO_SPEC if TWILIO_SPEC.exists() else None,
+        )
+        self.sim_thread = SimulatorThread(self.sim)
+        self.env = {
+            "RELAY_DATABASE_URL": db_url,
+            "RELAY_BROKER_URL": TEST_BROKER,
+            "RELAY_WORKDIR": str(workdir),
+            "RELAY_PUBLIC_URL": self.public_url,
+            "RELAY_SECRET_KEY": "e2e-secret-key-0123456789",
+            "TWILIO_ACCOUNT_SID": self.account_sid,
+            "TWILIO_AUTH_TOKEN": self.auth_token,
+            "TWILIO_FROM_NUMBER": "+815000000000",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_STARTTLS": "false",
+            "RELAY_SMS_RATE": str(sms_rate),
+            "RELAY_VOICE_RATE": str(voice_rate),
+            "RELAY_EMAIL_RATE": str(email_rate),
+            **(env or {}),
+        }
+        self.n_workers = workers
+        self.concurrency = concurrency
+        self.workers: list[Worker] = []
+        self.web: WebServer | None = None
+        self._saved_env: dict[str, str | None] = {}
+
+    def __enter__(self) -> Stack:
+        self.sim_thread.start()
+        self.env["TWILIO_API_URL"] = self.sim_thread.api_url
+        self.env["SMTP_PORT"] = str(self.sim_thread.smtp_port)
+        for key, value in self.env.items():
+            self._saved_env[key] = os.environ.get(key)
+            os.environ[key] = value
+        reset_runtime()
+        flush_test_broker()
+        self.settings = load_settings()
+        self.web = WebServer(self.settings, self.port).__enter__()
+        for n in range(self.n_workers):
+            self.start_worker(n)
+        return self
+
+    def start_worker(self, n: int | None = None) -> Worker:
+        n = len(self.workers) if n is None else n
+        worker = Worker(self.env, self.concurrency, self.workdir / f"worker-{n}.log").start()
+        self.workers.append(worker)
+        return worker
+
+    def __exit__(self, *exc: object) -> None:
+        for worker in self.workers:
+            worker.stop()
+        if self.web:
+            self.web.__exit__()
+        self.sim_thread.stop()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        reset_runtime()
+
+    # --- acting as an operator ------------------------------------------------------------
+    def import_directory(self, csv_path: Path) -> None:
+        with transaction(self.settings.database_url) as session:
+            apply_directory(session, parse_directory(csv_path.read_bytes()), actor="test")
+
+    def issue(self, audience: str = "all", **fields: object) -> int:
+        request = IssueRequest(audience=parse_audience(audience), **fields)  # type: ignore[arg-type]
+        with transaction(self.settings.database_url) as session:
+            alert_id = issue_alert(session, self.settings, request).id
+        import workers.tasks  # noqa: F401  (registers the outbox publisher)
+
+        get_runtime().publish_outbox()
+        return alert_id
+
+    def states(self, alert_id: int) -> dict[str, int]:
+        with transaction(self.settings.database_url) as session:
+            rows = session.execute(
+                select(Delivery.state, func.count())
+                .where(Delivery.alert_id == alert_id)
+                .group_by(Delivery.state)
+            ).all()
+        return {state: count for state, count in rows}
+
+    def deliveries(self, alert_id: int) -> list[Delivery]:
+        with transaction(self.settings.database_url) as session:
+            return list(session.scalars(select(Delivery).where(Delivery.alert_id == alert_id)))
+
+    def status(self, alert_id: int) -> dict[str, object]:
+        with transaction(self.settings.database_url) as session:
+            alert = session.get(Alert, alert_id)
+            assert alert is not None
+            return alert_status(session, alert)
+
+    def wait_sent(self, alert_id: int, timeout: float = 120) -> None:
+        """Until no delivery of the alert is still waiting to be sent or being sent."""
+
+        def done() -> bool:
+            states = self.states(alert_id)
+            return not any(states.get(s, 0) for s in ("queued", "sending"))
+
+        wait_until(done, timeout, f"alert {alert_id} still sending: {self.states(alert_id)}", 0.2)
+
+    def wait_final(self, alert_id: int, timeout: float = 120) -> None:
+        """Until every sent delivery has reached a final state from the provider's callbacks."""
+        self.wait_sent(alert_id, timeout)
+
+        def final() -> bool:
+            return all(s in FINAL for s in self.states(alert_id))
+
+        wait_until(final, timeout, f"alert {alert_id} not final: {self.states(alert_id)}", 0.2)
+        self.sim_thread.wait_idle(timeout)

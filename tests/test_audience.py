@@ -20,9 +20,14 @@ def test_parse() -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("", "empty"), ("kind:", "at least one"), ("kind:temple", "unknown kind"),
-     ("colour:red", "cannot read"), ("association", "cannot read")],
-)  # fmt: skip
+    [
+        ("", "empty"),
+        ("kind:", "at least one"),
+        ("kind:temple", "unknown kind"),
+        ("colour:red", "cannot read"),
+        ("association", "cannot read"),
+    ],
+)
 def test_parse_errors(text: str, message: str) -> None:
     with pytest.raises(AudienceError, match=message):
         parse_audience(text)

@@ -43,9 +43,15 @@ def test_sample_directory_imports_with_the_expected_counts(relay_env: dict[str, 
     summary = json.loads(out)
     assert summary["districts"] == 13
     assert summary["by_kind"] == {
-        "association": 173, "care_plaza": 9, "disaster_base": 26, "facility": 20,
-        "federation": 13, "hospital": 2, "shelter": 5, "ward_office": 1,
-    }  # fmt: skip
+        "association": 173,
+        "care_plaza": 9,
+        "disaster_base": 26,
+        "facility": 20,
+        "federation": 13,
+        "hospital": 2,
+        "shelter": 5,
+        "ward_office": 1,
+    }
     assert 550 <= summary["contacts"] <= 650
     assert set(summary["by_language"]) == {"ja", "en", "ja-easy"}
     assert {"mobile", "landline", "email", "email+landline+mobile"} <= set(summary["reach"])
@@ -99,12 +105,14 @@ def test_changed_file_updates_adds_and_deactivates(relay_env: dict[str, str], tm
     with transaction(url) as s:
         a1 = s.scalars(select(Organization).where(Organization.code == "a1")).one()
         assert a1.tags == ["cliff-zone"] and a1.active
-        lead = s.scalars(select(Contact).where(Contact.organization_id == a1.id,
-                                               Contact.priority == 1)).one()  # fmt: skip
+        lead = s.scalars(
+            select(Contact).where(Contact.organization_id == a1.id, Contact.priority == 1)
+        ).one()
         assert lead.language == "en"
         assert [p.address for p in lead.paths] == ["+819099990011"]
-        deputy = s.scalars(select(Contact).where(Contact.organization_id == a1.id,
-                                                 Contact.priority == 2)).one()  # fmt: skip
+        deputy = s.scalars(
+            select(Contact).where(Contact.organization_id == a1.id, Contact.priority == 2)
+        ).one()
         assert not deputy.active
         a2 = s.scalars(select(Organization).where(Organization.code == "a2")).one()
         assert not a2.active
@@ -140,7 +148,11 @@ BAD_ROWS = [
     ("a1,X,association,西柴,,,山田,会長,1,090-9999-0001,,,fr", "language", "unknown language"),
     (",X,association,西柴,,,山田,会長,1,090-9999-0001,,,ja", "org_code", "required"),
     ("a1,X,association,西柴,,,,会長,1,090-9999-0001,,,ja", "contact_name", "required"),
-    ("a1,X,association,西柴,fed-x,,山田,会長,1,090-9999-0001,,,ja", "parent_code", "not in the file"),
+    (
+        "a1,X,association,西柴,fed-x,,山田,会長,1,090-9999-0001,,,ja",
+        "parent_code",
+        "not in the file",
+    ),
     ("a1,X,association,西柴,,,山田,会長,1,090-9999-0001,,,ja,extra", "-", "more fields"),
 ]
 
@@ -218,7 +230,9 @@ def test_real_console_script(relay_env: dict[str, str]) -> None:
     )
     assert bad.returncode == 1 and "cannot read" in bad.stderr and "Traceback" not in bad.stderr
     broken = subprocess.run(
-        [*relay, "directory", "show"], env={**env, "RELAY_SMS_RATE": "x"},
-        capture_output=True, text=True,
-    )  # fmt: skip
+        [*relay, "directory", "show"],
+        env={**env, "RELAY_SMS_RATE": "x"},
+        capture_output=True,
+        text=True,
+    )
     assert broken.returncode == 2 and "RELAY_SMS_RATE" in broken.stderr

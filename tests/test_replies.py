@@ -13,10 +13,33 @@ from relay.replies import ACK_WORDS, parse_reply
 
 @pytest.mark.parametrize(
     "text",
-    ["1", "１", " 1 ", "1.", "了解", "了解です", "了解しました", "りょうかい", "りょうかい！",
-     "リョウカイ", "OK", "ＯＫ", "ok!", "Okay", "はい", "はい、確認しました", "受信", "受信しました",
-     "yes", "Yes.", "YES", "確認", "承知しました", "わかりました"],
-)  # fmt: skip
+    [
+        "1",
+        "１",
+        " 1 ",
+        "1.",
+        "了解",
+        "了解です",
+        "了解しました",
+        "りょうかい",
+        "りょうかい！",
+        "リョウカイ",
+        "OK",
+        "ＯＫ",
+        "ok!",
+        "Okay",
+        "はい",
+        "はい、確認しました",
+        "受信",
+        "受信しました",
+        "yes",
+        "Yes.",
+        "YES",
+        "確認",
+        "承知しました",
+        "わかりました",
+    ],
+)
 def test_acknowledgements(text: str) -> None:
     reply = parse_reply(text)
     assert (reply.kind, reply.digit) == ("ack", "1")
@@ -41,8 +64,9 @@ def test_acknowledgements(text: str) -> None:
         ("  。", "empty", None, None),
     ],
 )
-def test_answers_references_and_reports(text: str, kind: str, digit: str | None,
-                                        reference: str | None) -> None:  # fmt: skip
+def test_answers_references_and_reports(
+    text: str, kind: str, digit: str | None, reference: str | None
+) -> None:
     reply = parse_reply(text)
     assert (reply.kind, reply.digit, reply.reference) == (kind, digit, reference)
 

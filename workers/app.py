@@ -8,21 +8,18 @@ is already sending.
 
 from __future__ import annotations
 
-import os
-
 from celery import Celery
 from celery.signals import worker_process_init
 from kombu import Queue
 
-from relay.config import load_settings
+from relay.config import Settings, load_settings
 from relay.db import engine_for
 from relay.runtime import reset_runtime
 
 QUEUES = ("alerts", "exercises")
 
 
-def broker_url() -> str:
-    settings = load_settings()
+def broker_url(settings: Settings) -> str:
     if settings.embedded_broker:
         # kombu's SQLAlchemy transport on a SQLite file: durable, no server; one worker only
         # (FINDINGS: embedded mode). Never the filesystem transport: it loses messages.
@@ -32,8 +29,9 @@ def broker_url() -> str:
 
 
 def make_app() -> Celery:
-    app = Celery("relay", broker=broker_url(), include=["workers.tasks"])
-    visibility = int(os.environ.get("RELAY_VISIBILITY_TIMEOUT", "600"))
+    settings = load_settings()
+    app = Celery("relay", broker=broker_url(settings), include=["workers.tasks"])
+    visibility = settings.visibility_timeout_s
     app.conf.update(
         task_queues=[Queue(name) for name in QUEUES],
         task_default_queue="alerts",

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.orm import Session
 
-from relay import escalation
+from relay import drills, escalation
 from relay.runtime import get_runtime
 from workers import tasks  # noqa: F401  (registers the outbox publisher)
 
@@ -38,6 +39,11 @@ def _in_transaction(step: Callable[[Session], int], name: str) -> Callable[[], N
     return job
 
 
+def _recover_stale_claims(session: Session) -> int:
+    lease = timedelta(seconds=get_runtime().settings.claim_lease_s)
+    return escalation.recover_stale_claims(session, lease)
+
+
 def sweep_outbox() -> None:
     try:
         get_runtime().publish_outbox(older_than_s=5.0)
@@ -49,13 +55,16 @@ def build_scheduler(tick_seconds: float = TICK_SECONDS) -> BlockingScheduler:
     scheduler = BlockingScheduler(timezone="Asia/Tokyo")
     common = {"trigger": "interval", "coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
     scheduler.add_job(
+        _in_transaction(drills.tick, "drills"), seconds=tick_seconds, id="drills", **common
+    )
+    scheduler.add_job(
         _in_transaction(escalation.tick, "escalation"),
         seconds=tick_seconds,
         id="escalation",
         **common,
     )
     scheduler.add_job(
-        _in_transaction(escalation.recover_stale_claims, "stale claims"),
+        _in_transaction(_recover_stale_claims, "stale claims"),
         seconds=max(tick_seconds, 10.0),
         id="stale-claims",
         **common,

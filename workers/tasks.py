@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from relay import dispatch, sending
+from relay import dispatch, drills, sending
 from relay.runtime import set_publisher
 from workers.app import app
 from workers.base import RelayTask
@@ -31,6 +31,15 @@ def send_batch(self: RelayTask, channel: str, ids: list[int]) -> int:
     return result.sent
 
 
+@app.task(base=RelayTask, bind=True, name="relay.run_drill")
+def run_drill(self: RelayTask, run_id: int) -> int | None:
+    runtime = self.runtime
+    with runtime.sessions.begin() as session:
+        alert_id = drills.start_run(session, runtime.settings, run_id)
+    runtime.publish_outbox()
+    return alert_id
+
+
 @app.task(base=RelayTask, bind=True, name="relay.sweep")
 def sweep(self: RelayTask) -> int:
     """Republish what was committed but never published."""
@@ -45,6 +54,13 @@ def publish(topic: str, payload: dict[str, object]) -> None:
     elif topic == "send_batch":
         send_batch.apply_async(
             kwargs={"channel": payload["channel"], "ids": payload["ids"]}, queue=queue
+        )
+    elif topic == "run_drill":
+        # A deterministic id: the same run published twice is visibly the same task.
+        run_drill.apply_async(
+            kwargs={"run_id": payload["run_id"]},
+            queue=queue,
+            task_id=f"drill-run-{payload['run_id']}",
         )
     else:
         raise ValueError(f"unknown outbox topic {topic!r}")

@@ -132,8 +132,8 @@ def check_budget(event: str, message: RenderedMessage) -> None:
     default_composer().check_budget(event, message)
 
 
-def sms_budget(event: str) -> int:
-    return default_composer().sms_budget(event)
+def sms_budget(event: str, language: str = "ja") -> int:
+    return default_composer().sms_budget(event, language)
 
 
 def answer_options(event: str, language: str) -> list[AnswerOption]:

@@ -93,7 +93,7 @@ class EventSpec:
     description: str
     required: tuple[str, ...]
     optional: tuple[str, ...]
-    sms_budget: int
+    sms_budget: Mapping[str, int]  # segments, per language
     answers: tuple[str, ...]
     sample: Mapping[str, object]
     cap: CapSpec
@@ -102,6 +102,9 @@ class EventSpec:
     @property
     def allowed(self) -> frozenset[str]:
         return frozenset(self.required) | frozenset(self.optional)
+
+    def budget(self, language: str) -> int:
+        return self.sms_budget.get(language, self.sms_budget["ja"])
 
 
 @dataclass(frozen=True)
@@ -217,6 +220,22 @@ def _cap(raw: object, where: str, builtin: bool) -> CapSpec:
     )
 
 
+def _budget(value: object, where: str) -> Mapping[str, int]:
+    # One number for every language, or a table: English needs about twice the characters
+    # of Japanese for the same words, so it may be given more.
+    table = dict.fromkeys(LANGUAGES, value) if isinstance(value, int) else value
+    if (
+        not isinstance(table, dict)
+        or "ja" not in table
+        or not set(table) <= set(LANGUAGES)
+        or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 10 for v in table.values()
+        )
+    ):
+        raise _fail(where, "sms_budget must be 1-10, or a table of that per language (with ja)")
+    return MappingProxyType(dict(table))
+
+
 def _event(name: str, raw: object, answers: Mapping[str, AnswerSpec], builtin: bool) -> EventSpec:
     where = f"events.{name}"
     table = _table(raw, where)
@@ -226,9 +245,7 @@ def _event(name: str, raw: object, answers: Mapping[str, AnswerSpec], builtin: b
         raise _fail(
             where, f"variable names clash: {', '.join(sorted(clash)) or 'required/optional'}"
         )
-    budget = table.get("sms_budget")
-    if not isinstance(budget, int) or not 1 <= budget <= 10:
-        raise _fail(where, "sms_budget must be an integer from 1 to 10")
+    budget = _budget(table.get("sms_budget"), where)
     codes = _names(table, "answers", where)
     if "ack" not in codes:
         raise _fail(where, "answers must include 'ack' (digit 1)")

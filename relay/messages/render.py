@@ -64,6 +64,8 @@ _AREA_FALLBACK = {"ja": "金沢区", "en": "Kanazawa Ward", "ja-easy": "金沢�
 # Placeholder link for trial renders: as long as a real one (links.py: 28-char token).
 _TRIAL_LINK = "https://relay.example.jp/a/" + "x" * 28
 _URL = re.compile(r"https?://\S+")
+# A reading after a word, 避難所(ひなんじょ): the voice already says the word.
+_READING = re.compile(r"[(（][\u3041-\u309f\u30a0-\u30ff\s・]+[)）]")
 _BRACKETS = re.compile(r"[【】「」『』()（）\[\]［］<>〈〉《》{}｛｝]+")
 _UNDEFINED = re.compile(r"'([^']+)' is undefined")
 _BODY_TAG = re.compile(r"<body[^>]*>", re.IGNORECASE)
@@ -96,9 +98,11 @@ def _tidy(text: str, *, blank_lines: bool) -> str:
 def _speakable(text: str, language: str) -> str:
     """Speech has no URLs, brackets or line breaks: a voice reads symbols aloud or trips on
     them. Operator-supplied values (an area written 「六浦（一部）」) are cleaned the same way."""
-    text = _URL.sub("", text)
+    text = _READING.sub("", _URL.sub("", text))
     text = _BRACKETS.sub(" " if language == "en" else "、", text)
-    text = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    # Japanese needs no space between sentences; English does.
+    joiner = " " if language in ("en", "ja-easy") else ""
+    text = joiner.join(line.strip() for line in text.splitlines() if line.strip())
     text = re.sub(r"、\s*(?=[、。])|^、+|(?<=[。、])\s*、+", "", text)
     return re.sub(r"[ \t]{2,}", " ", text).strip()
 
@@ -150,8 +154,8 @@ class Composer:
             k: list(v) if isinstance(v, list) else v for k, v in self.spec(event).sample.items()
         }
 
-    def sms_budget(self, event: str) -> int:
-        return self.spec(event).sms_budget
+    def sms_budget(self, event: str, language: str = "ja") -> int:
+        return self.spec(event).budget(resolve_language(language))
 
     def answer_options(self, event: str, language: str) -> list[AnswerOption]:
         lang = resolve_language(language)
@@ -170,11 +174,11 @@ class Composer:
         trial = MessageContext("Actual", datetime.now(UTC), "ABCD", _TRIAL_LINK, True, "", "")
         for channel in CHANNELS:
             for language in LANGUAGES:
-                self.render(event, channel, language, variables, trial)  # type: ignore[arg-type]
+                self.render(event, channel, language, variables, trial)
 
     def check_budget(self, event: str, message: RenderedMessage) -> None:
         """Raise SegmentBudgetError if `message` is an SMS over its event's budget."""
-        budget = self.spec(event).sms_budget
+        budget = self.spec(event).budget(message.language)
         if message.channel == "sms" and message.segments > budget:
             units = sms_units(message.text)
             raise SegmentBudgetError(event, message.language, message.segments, budget, units)
@@ -260,7 +264,8 @@ class Composer:
             raw = self._render_file(spec, "voice.j2", lang, values, need=True) or ""
             spoken = SPOKEN_MARKERS[context.status][lang]
             body = _speakable(raw, lang)
-            text = f"{spoken} {body} {spoken}".strip() if spoken else body
+            joiner = "" if lang == "ja" else " "
+            text = joiner.join((spoken, body, spoken)) if spoken else body
         else:
             raw_subject = self._render_file(spec, "email_subject.j2", lang, values, need=True)
             subject = _with_marker(" ".join((raw_subject or "").split()), marker)
