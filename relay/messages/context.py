@@ -13,8 +13,8 @@ from relay.messages.catalog import LANGUAGES
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 STATUSES = ("Actual", "Exercise", "Test")
-CHANNELS = ("sms", "voice", "email")
 Channel = Literal["sms", "voice", "email"]
+CHANNELS: tuple[Channel, ...] = ("sms", "voice", "email")
 
 # Written markers: every SMS, subject, email text and HTML of a non-real alert starts with
 # one (SPEC 4.1), in every language, so a screenshot passed around can never be mistaken for

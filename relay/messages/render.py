@@ -103,7 +103,10 @@ def _speakable(text: str, language: str) -> str:
     # Japanese needs no space between sentences; English does.
     joiner = " " if language in ("en", "ja-easy") else ""
     text = joiner.join(line.strip() for line in text.splitlines() if line.strip())
-    text = re.sub(r"、\s*(?=[、。])|^、+|(?<=[。、])\s*、+", "", text)
+    # Where a bracket met punctuation: one pause, none at the start or before/after 。.
+    text = re.sub(r"\s*、[\s、]*", "、", text)
+    text = re.sub(r"^、|、(?=。)|(?<=。)、", "", text)
+    text = re.sub(r"\s+(?=[.,;:!?])", "", text)
     return re.sub(r"[ \t]{2,}", " ", text).strip()
 
 
