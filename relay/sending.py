@@ -29,7 +29,7 @@ from channels.base import (
     VoiceCall,
     VoiceChannel,
 )
-from channels.masking import mask_address
+from channels.masking import mask_email, mask_phone
 from relay.delivery_states import ACCEPTED, QUEUED, SENDING, UNKNOWN, state_for
 from relay.models import Alert, Delivery
 from relay.ratelimit import RateLimiter
@@ -189,7 +189,7 @@ async def send_chunk(
                 values["b_state"] = UNKNOWN
                 result.ambiguous += 1
                 log.warning("delivery %s to %s: outcome unknown (%s)", row.id,
-                            mask_address(row.address), outcome)  # fmt: skip
+                            mask_email(row.address) if "@" in row.address else mask_phone(row.address), outcome)  # fmt: skip
             elif outcome.permanent or row.tries >= MAX_TRIES:
                 values |= {"b_state": "failed", "b_finished": finished}
                 not_reached.append(row.recipient_id)
