@@ -118,6 +118,10 @@ def claim(
     return sorted((_Claimed(*row) for row in rows), key=lambda c: c.id)
 
 
+def _masked(row: _Claimed) -> str:
+    return mask_email(row.address) if row.channel == "email" else mask_phone(row.address)
+
+
 def _callback(senders: Senders, path: str, delivery_id: int) -> str:
     # The delivery id rides in the callback URL, so a callback reconciles a send whose
     # response we never saw (ambiguous timeout) — the URL is signed by Twilio as a whole.
@@ -188,8 +192,9 @@ async def send_chunk(
             if outcome.ambiguous:
                 values["b_state"] = UNKNOWN
                 result.ambiguous += 1
-                log.warning("delivery %s to %s: outcome unknown (%s)", row.id,
-                            mask_email(row.address) if "@" in row.address else mask_phone(row.address), outcome)  # fmt: skip
+                log.warning(
+                    "delivery %s to %s: outcome unknown (%s)", row.id, _masked(row), outcome
+                )
             elif outcome.permanent or row.tries >= MAX_TRIES:
                 values |= {"b_state": "failed", "b_finished": finished}
                 not_reached.append(row.recipient_id)

@@ -22,7 +22,7 @@ from channels.simulator import CarrierSimulator, Population, SimulatorThread
 from relay.audience import parse_audience
 from relay.config import Settings, load_settings
 from relay.db import transaction
-from relay.delivery_states import FINAL
+from relay.delivery_states import is_final
 from relay.directory import apply_directory
 from relay.directory_csv import parse_directory
 from relay.issuing import IssueRequest, issue_alert
@@ -228,14 +228,18 @@ class Stack:
         get_runtime().publish_outbox()
         return alert_id
 
-    def states(self, alert_id: int) -> dict[str, int]:
+    def states(self, alert_id: int, by_channel: bool = False) -> dict[str, int]:
         with transaction(self.settings.database_url) as session:
             rows = session.execute(
-                select(Delivery.state, func.count())
+                select(Delivery.channel, Delivery.state, func.count())
                 .where(Delivery.alert_id == alert_id)
-                .group_by(Delivery.state)
+                .group_by(Delivery.channel, Delivery.state)
             ).all()
-        return {state: count for state, count in rows}
+        counts: dict[str, int] = {}
+        for channel, state, count in rows:
+            key = f"{channel}:{state}" if by_channel else state
+            counts[key] = counts.get(key, 0) + count
+        return counts
 
     def deliveries(self, alert_id: int) -> list[Delivery]:
         with transaction(self.settings.database_url) as session:
@@ -261,7 +265,9 @@ class Stack:
         self.wait_sent(alert_id, timeout)
 
         def final() -> bool:
-            return all(s in FINAL for s in self.states(alert_id))
+            return all(is_final(*key.split(":")) for key in self.states(alert_id, by_channel=True))
 
-        wait_until(final, timeout, f"alert {alert_id} not final: {self.states(alert_id)}", 0.2)
+        wait_until(
+            final, timeout, f"alert {alert_id} not final: {self.states(alert_id, True)}", 0.2
+        )
         self.sim_thread.wait_idle(timeout)

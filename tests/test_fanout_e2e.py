@@ -28,7 +28,7 @@ def _paths(db_url: str) -> dict[str, set[str]]:
 
 
 def test_whole_directory_blast_one_request_per_delivery(db_url: str, tmp_path: Path) -> None:
-    with Stack(db_url, tmp_path) as stack:
+    with Stack(db_url, tmp_path, Population(speed=20)) as stack:
         stack.import_directory(SAMPLE_CSV)
         alert_id = stack.issue(
             template="earthquake",
@@ -101,7 +101,7 @@ def test_error_codes_retries_and_429s(db_url: str, tmp_path: Path) -> None:
                     "ja",
                 ]
             )
-    population = Population()
+    population = Population(speed=20)
     for _, number, role in rows:
         e164 = "+81" + number.replace("-", "")[1:]
         if role == "invalid":
@@ -168,7 +168,9 @@ def test_rate_limit_shared_by_two_worker_processes(db_url: str, tmp_path: Path) 
         segments = sum(r.segments for r in log.sms_requests())
         assert segments >= 240  # 120 two-segment messages
         burst = 3  # relay.runtime.burst_for(20)
-        assert log.window_max("sms", 1.0, "segments", accepted_only=True) <= 20 + burst
+        # A closed 1-second window of a perfectly paced stream holds one message more than the
+        # rate (both ends count); on top of that only the bucket's burst.
+        assert log.window_max("sms", 1.0, "segments", accepted_only=True) <= 20 + burst + 2
         first, last = log.sms_requests()[0].mono, log.sms_requests()[-1].mono
         assert (segments - burst) / 20 * 0.9 <= last - first  # not faster than the limit allows
 

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from sqlalchemy.exc import IntegrityError
 
 from channels.masking import mask_phone
+from channels.twilio_errors import call_outcome, message_outcome
 from channels.twilio_signature import verify_twilio_signature
-from channels.twilio_status import call_outcome, message_outcome
 from channels.twilio_voice import call_twiml, messaging_twiml, say_twiml
 from relay import acks, inbound, voice_script
 from relay.config import Settings
