@@ -80,7 +80,13 @@ def parse_audience(text: str) -> Audience:
     bad = [k for k in values.get("kinds", []) if k not in ORG_KINDS]
     if bad:
         raise AudienceError(f"unknown kind {bad[0]!r}; one of {', '.join(ORG_KINDS)}")
-    return Audience(**{k: tuple(dict.fromkeys(v)) for k, v in values.items()})
+    unique = {k: tuple(dict.fromkeys(v)) for k, v in values.items()}
+    return Audience(
+        kinds=unique.get("kinds", ()),
+        districts=unique.get("districts", ()),
+        tags=unique.get("tags", ()),
+        orgs=unique.get("orgs", ()),
+    )
 
 
 def _selected(org: Organization, audience: Audience) -> bool:

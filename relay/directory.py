@@ -51,9 +51,9 @@ def apply_directory(
     to contacts). A file identical to the directory changes nothing, not even timestamps."""
     changes = ImportChanges()
     orgs = {o.code: o for o in session.scalars(select(Organization))}
-    for code, rec in parsed.orgs.items():
+    for code, org_rec in parsed.orgs.items():
         org = orgs.get(code)
-        wanted = _org_fields(rec) | {"active": True}
+        wanted = _org_fields(org_rec) | {"active": True}
         if org is None:
             org = Organization(code=code, **wanted)
             session.add(org)
@@ -63,8 +63,8 @@ def apply_directory(
             _assign(org, wanted)
             changes.updated.append(f"org {code}")
     session.flush()
-    for code, rec in parsed.orgs.items():
-        parent_id = orgs[rec.parent_code].id if rec.parent_code else None
+    for code, org_rec in parsed.orgs.items():
+        parent_id = orgs[org_rec.parent_code].id if org_rec.parent_code else None
         if orgs[code].parent_id != parent_id:
             orgs[code].parent_id = parent_id
             if f"org {code}" not in changes.added:

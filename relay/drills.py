@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, Result, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -90,6 +90,11 @@ def save_schedule(
     return schedule, upcoming
 
 
+def _rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE matched: the compare-and-swap's verdict."""
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
 def _due(session: Session, now: datetime) -> list[DrillSchedule]:
     stmt = select(DrillSchedule).where(DrillSchedule.enabled, DrillSchedule.next_fire_at <= now)
     if session.get_bind().dialect.name == "postgresql":
@@ -119,12 +124,14 @@ def tick(session: Session, now: datetime | None = None) -> int:
         slots = fire_times_between(schedule.cron, expected, now) or [expected]
         following = next_fire_times(schedule.cron, now, 1)
         new_next = following[0].astimezone(UTC) if following else None
-        swapped = session.execute(
-            update(DrillSchedule)
-            .where(DrillSchedule.id == schedule.id, DrillSchedule.next_fire_at == expected)
-            .values(next_fire_at=new_next)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        swapped = _rowcount(
+            session.execute(
+                update(DrillSchedule)
+                .where(DrillSchedule.id == schedule.id, DrillSchedule.next_fire_at == expected)
+                .values(next_fire_at=new_next)
+                .execution_options(synchronize_session=False)
+            )
+        )
         if swapped != 1:
             continue  # another scheduler moved it first
         latest = slots[-1].astimezone(UTC)
@@ -169,12 +176,14 @@ def start_run(
     """The run's task: claim pending → running and issue its Exercise alert. A redelivered
     task finds the run already claimed and does nothing. Returns the alert id."""
     now = now or datetime.now(UTC)
-    claimed = session.execute(
-        update(DrillRun)
-        .where(DrillRun.id == run_id, DrillRun.state == "pending")
-        .values(state="running", started_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    claimed = _rowcount(
+        session.execute(
+            update(DrillRun)
+            .where(DrillRun.id == run_id, DrillRun.state == "pending")
+            .values(state="running", started_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    )
     if claimed != 1:
         return None
     run = session.get(DrillRun, run_id)

@@ -135,8 +135,8 @@ def _channel_table(session: Session, alert: Alert) -> dict[str, dict[str, int]]:
         .join(Recipient, Recipient.id == Acknowledgement.recipient_id)
         .where(Recipient.alert_id == alert.id)
     ).scalars()
-    for channel in acks:
-        table[channel or "manual"]["acknowledged"] += 1
+    for ack_channel in acks:
+        table[ack_channel or "manual"]["acknowledged"] += 1
     return {ch: dict(counts) for ch, counts in sorted(table.items())}
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from celery import Celery
 from celery.signals import worker_process_init
-from kombu import Queue
+from kombu.entity import Queue
 
 from relay.config import Settings, load_settings
 from relay.db import engine_for

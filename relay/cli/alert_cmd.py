@@ -173,6 +173,6 @@ def list_(
     table = Table("id", "reference", "status", "template", "state", "sent (JST)")
     for r in rows:
         table.add_row(
-            str(r["id"]), r["reference"], r["status"], r["template"], r["state"], r["sent_at"]
+            *(str(r[k]) for k in ("id", "reference", "status", "template", "state", "sent_at"))
         )
     console.print(table)

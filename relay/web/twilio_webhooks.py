@@ -178,11 +178,13 @@ def voice_gather(request: Request, tw: Verified) -> Response:
             payload=tw.params,
             received_at=now,
         )
+        inbound_id: int | None = None
         try:
             with session.begin_nested():
                 session.add(inbound)
+            inbound_id = inbound.id
         except IntegrityError:
-            inbound = None  # the same keypress delivered twice: counted once
+            pass  # the same keypress delivered twice: counted once
         if chosen is None:
             return Response(_menu_twiml(request, delivery, alert), media_type=XML)
         if alert.state not in ("cancelled",):
@@ -192,7 +194,7 @@ def voice_gather(request: Request, tw: Verified) -> Response:
                 "voice_key",
                 chosen.code,
                 now,
-                inbound_id=inbound.id if inbound else None,
+                inbound_id=inbound_id,
             )
         log.info(
             "keypress %s from %s for alert %s",
