@@ -63,7 +63,7 @@ def first_step(channels: set[str], escalation: dict[str, int]) -> tuple[set[str]
     voice_after = escalation.get("voice_after_s", 300)
     next_contact_after = escalation.get("next_contact_after_s", 600)
     if now_channels == {"voice"}:
-        return now_channels, STEP_CALL, max(next_contact_after - voice_after, 60)
+        return now_channels, STEP_CALL, max(next_contact_after - voice_after, 0)
     return now_channels, STEP_FIRST, voice_after
 
 

@@ -80,25 +80,25 @@ class WebServer:
 
 
 class Worker:
-    """One `relay worker` process (Celery, prefork pool) with the given environment."""
+    """One `relay worker` process (Celery, prefork pool), or another `relay` process given by
+    `args` (e.g. the scheduler), with the given environment."""
 
-    def __init__(self, env: dict[str, str], concurrency: int = 2, log: Path | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        concurrency: int = 2,
+        log: Path | None = None,
+        args: list[str] | None = None,
+    ) -> None:
         self.env = {**os.environ, **env}
-        self.concurrency = concurrency
+        self.args = args or ["worker", f"--concurrency={concurrency}", "--loglevel=WARNING"]
         self.log_path = log
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Worker:
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from relay.cli import main; main()",
-                "worker",
-                f"--concurrency={self.concurrency}",
-                "--loglevel=WARNING",
-            ],
+            [sys.executable, "-c", "from relay.cli import main; main()", *self.args],
             env=self.env,
             cwd=ROOT,
             stdout=out,
@@ -143,6 +143,7 @@ class Stack:
         email_rate: float = 100,
         workers: int = 1,
         concurrency: int = 2,
+        scheduler: bool = False,
         env: dict[str, str] | None = None,
     ) -> None:
         self.workdir = workdir
@@ -176,6 +177,7 @@ class Stack:
         }
         self.n_workers = workers
         self.concurrency = concurrency
+        self.with_scheduler = scheduler
         self.workers: list[Worker] = []
         self.web: WebServer | None = None
         self._saved_env: dict[str, str | None] = {}
@@ -193,6 +195,11 @@ class Stack:
         self.web = WebServer(self.settings, self.port).__enter__()
         for n in range(self.n_workers):
             self.start_worker(n)
+        if self.with_scheduler:
+            log = self.workdir / "scheduler.log"
+            self.workers.append(
+                Worker(self.env, log=log, args=["scheduler", "--tick", "0.5"]).start()
+            )
         return self
 
     def start_worker(self, n: int | None = None) -> Worker:

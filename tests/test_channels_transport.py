@@ -27,6 +27,9 @@ from channels.twilio_http import RelayTwilioHttpClient
 from channels.twilio_sms import TwilioSms
 from channels.twilio_voice import TwilioVoice
 
+# The throwaway SMTP peer takes AUTH over plain TCP on loopback, on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+
 ACCOUNT = "AC" + "0f" * 16
 TOKEN = "transport-test-token"
 FROM = "+815011112222"

@@ -10,6 +10,7 @@ from rich.live import Live
 from rich.table import Table
 from sqlalchemy import select
 
+from relay import lifecycle
 from relay.audience import AudienceError, parse_audience
 from relay.cli.common import console, err_console, fail, print_json, settings
 from relay.db import session_factory
@@ -176,3 +177,62 @@ def list_(
             *(str(r[k]) for k in ("id", "reference", "status", "template", "state", "sent_at"))
         )
     console.print(table)
+
+
+@app.command("update")
+def update_(
+    alert_id: Annotated[int, typer.Argument(metavar="ID")],
+    template: Annotated[str, typer.Option(help="template of the follow-up message")],
+    var: Annotated[list[str] | None, typer.Option("--var", help="KEY=VALUE (repeat)")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Send a follow-up (CAP Update) to everyone the alert has reached; the old one closes."""
+    cfg = settings()
+    try:
+        with session_factory(cfg.database_url).begin() as session:
+            alert = lifecycle.update_alert(
+                session, cfg, alert_id, template, _vars(var or []), "cli"
+            )
+            new_id, reference = alert.id, alert.reference
+    except lifecycle.LifecycleError as exc:
+        fail(str(exc), 1)
+    publish_after_commit()
+    if as_json:
+        print_json({"id": new_id, "reference": reference, "updates": alert_id})
+    else:
+        console.print(f"alert {new_id} ({reference}) updates alert {alert_id}")
+
+
+@app.command()
+def cancel(alert_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Stop every pending send and escalation now; tell those already reached."""
+    cfg = settings()
+    try:
+        with session_factory(cfg.database_url).begin() as session:
+            notice = lifecycle.cancel_alert(session, cfg, alert_id, "cli")
+            notice_id = notice.id if notice else None
+    except lifecycle.LifecycleError as exc:
+        fail(str(exc), 1)
+    publish_after_commit()
+    console.print(
+        f"alert {alert_id} cancelled"
+        + (f"; cancel notice is alert {notice_id}" if notice_id else "")
+    )
+
+
+@app.command()
+def ack(
+    alert_id: Annotated[int, typer.Argument(metavar="ID")],
+    org: Annotated[str, typer.Option(help="organization code")],
+    note: Annotated[str, typer.Option(help="who confirmed, how (required)")],
+    contact: Annotated[str | None, typer.Option(help="contact name, if not the first")] = None,
+) -> None:
+    """Mark an organization acknowledged by hand (e.g. after a phone call); audited."""
+    try:
+        with session_factory(settings().database_url).begin() as session:
+            result = lifecycle.manual_ack(session, alert_id, org, "cli", note, contact)
+    except lifecycle.LifecycleError as exc:
+        fail(str(exc), 1)
+    row = result[0]
+    state = "acknowledged" if row["recorded"] else "was already acknowledged"
+    console.print(f"{org} / {row['contact']}: {state}")

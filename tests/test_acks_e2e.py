@@ -1,0 +1,145 @@
+"""Acknowledgements and the cascade end to end (issue 4): SMS replies, keypresses and link taps
+from the simulator's recipients; escalation to calls and alternates by the real scheduler."""
+
+from __future__ import annotations
+
+import csv
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from channels.simulator import Behaviour, Population
+from relay.db import transaction
+from relay.models import (
+    Acknowledgement,
+    AuditEvent,
+    Contact,
+    InboundMessage,
+    Organization,
+    Recipient,
+)
+from tests.harness import Stack, wait_until
+
+pytestmark = pytest.mark.slow
+
+HEADER = (
+    "org_code,org_name,org_kind,district,parent_code,tags,contact_name,role,priority,"
+    "mobile,landline,email,language"
+).split(",")
+# org, priority, mobile, landline, behaviour
+PEOPLE = [
+    ("c1", 1, "090-9999-0001", "", Behaviour(sms_reply="１", sms_reply_delay=20)),
+    ("c2", 1, "", "045-799-0002", Behaviour(line="landline", digits="1")),
+    ("c3", 1, "090-9999-0003", "", Behaviour(link_answer="2", link_delay=20)),
+    (
+        "c4",
+        1,
+        "090-9999-0004",
+        "",
+        Behaviour(sms_reply="道路が冠水しています", sms_reply_delay=20, call_outcome="no-answer"),
+    ),
+    ("c5", 1, "090-9999-0005", "", Behaviour(call_outcome="no-answer")),
+    ("c5", 2, "090-9999-0006", "", Behaviour(sms_reply="了解です", sms_reply_delay=20)),
+]
+
+
+def e164(number: str) -> str:
+    return "+81" + number.replace("-", "")[1:]
+
+
+def test_cascade_replies_keys_links_and_reports(db_url: str, tmp_path: Path) -> None:
+    csv_path = tmp_path / "dir.csv"
+    population = Population(speed=10)
+    with csv_path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(HEADER)
+        for org, priority, mobile, landline, behaviour in PEOPLE:
+            writer.writerow(
+                [
+                    org,
+                    f"{org}自治会",
+                    "association",
+                    "西柴",
+                    "",
+                    "",
+                    f"会長{org}{priority}",
+                    "会長",
+                    priority,
+                    mobile,
+                    landline,
+                    "",
+                    "ja",
+                ]
+            )
+            population.set(e164(mobile or landline), behaviour)
+    with Stack(db_url, tmp_path, population, scheduler=True) as stack:
+        stack.import_directory(csv_path)
+        alert_id = stack.issue(
+            template="evacuation",
+            variables={"level": "4", "area": "西柴", "shelters": "西柴小学校"},
+            channels=("sms", "voice"),
+            mode="cascade",
+            voice_after=timedelta(seconds=8),
+            next_contact_after=timedelta(seconds=12),
+        )
+        url = stack.settings.database_url
+
+        def acked_orgs() -> set[str]:
+            with transaction(url) as session:
+                return set(
+                    session.scalars(
+                        select(Organization.code)
+                        .join(Recipient, Recipient.organization_id == Organization.id)
+                        .where(
+                            Recipient.alert_id == alert_id, Recipient.acknowledged_at.is_not(None)
+                        )
+                    )
+                )
+
+        wait_until(lambda: acked_orgs() == {"c1", "c2", "c3", "c5"}, 90, "acknowledgements", 0.3)
+        with transaction(url) as session:
+            acks = {
+                (org, contact): (a.method, a.answer_code)
+                for a, org, contact in session.execute(
+                    select(Acknowledgement, Organization.code, Contact.priority)
+                    .join(Recipient, Recipient.id == Acknowledgement.recipient_id)
+                    .join(Contact, Contact.id == Recipient.contact_id)
+                    .join(Organization, Organization.id == Contact.organization_id)
+                )
+            }
+            assert acks == {
+                ("c1", 1): ("sms_reply", "ack"),
+                ("c2", 1): ("voice_key", "ack"),
+                ("c3", 1): ("link", "need_support"),
+                ("c5", 2): ("sms_reply", "ack"),  # the alternate, after the primary's call failed
+            }
+            report = session.scalars(
+                select(InboundMessage).where(InboundMessage.interpretation == "report")
+            ).one()
+            assert report.body == "道路が冠水しています" and report.alert_id == alert_id
+        log = stack.sim.log
+        # c1 answered by SMS before its call was due: it is never called.
+        assert [r.kind for r in log.requests_to(e164("090-9999-0001"))] == ["sms"]
+        # c5's primary: SMS, then a call (no answer), then the alternate's turn.
+        assert [r.kind for r in log.requests_to(e164("090-9999-0005"))] == ["sms", "call"]
+        confirmations = [r.response or "" for r in log.of_kind("inbound_sms")]
+        reference = stack.status(alert_id)["reference"]
+        assert any(f"{reference}「了解」を受け付けました" in text for text in confirmations)
+        assert stack.sim.violations == []
+        # c4 never acknowledged: after its SMS and call the ward staff are told.
+        wait_until(lambda: _silent_audit(url, alert_id), 60, "c4 reported silent", 0.3)
+        assert stack.status(alert_id)["silent_orgs"] == ["c4"]
+
+
+def _silent_audit(url: str, alert_id: int) -> bool:
+    with transaction(url) as session:
+        return bool(
+            session.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.action == "alert.org_silent",
+                    AuditEvent.target == f"alert {alert_id}",
+                )
+            ).first()
+        )
