@@ -15,10 +15,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)  ## run the main job on embedded defaults (for now: load and show the sample directory)
-	$(BIN)/relay db upgrade
-	$(BIN)/relay directory import ops/sample/kanazawa-directory.csv
-	$(BIN)/relay directory show
+demo: $(STAMP)  ## run the main job on embedded defaults: a cascade exercise against a simulated ward
+	$(BIN)/relay demo
 
 test: $(STAMP)  ## run the whole test suite (needs PostgreSQL and Redis on 127.0.0.1)
 	$(BIN)/pytest -q

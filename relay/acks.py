@@ -61,7 +61,7 @@ def acknowledge(
     recipient.ack_answer = answer_code
     recipient.state = "acknowledged"
     recipient.next_action_at = None
-    mark_reached(session, recipient.id, now)
+    mark_reached(session, recipient.id, now, channel or _METHOD_CHANNEL.get(method))
     _stop_pending(session, recipient)
     return AckResult(recipient.id, recipient.alert_id, True, answer_code)
 

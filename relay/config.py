@@ -116,8 +116,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
 
     broker_url = get("RELAY_BROKER_URL", "embedded") or "embedded"
-    if broker_url != "embedded":
-        _url("RELAY_BROKER_URL", broker_url, ("redis", "rediss", "sqla+sqlite", "memory"))
+    if broker_url not in ("embedded", "memory://"):  # memory: one process only (the demo)
+        _url("RELAY_BROKER_URL", broker_url, ("redis", "rediss", "sqla+sqlite"))
     redis_url = get("RELAY_REDIS_URL")
     if redis_url is None and broker_url.startswith("redis"):
         redis_url = broker_url

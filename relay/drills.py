@@ -46,6 +46,9 @@ class ScheduleSpec:
     variables: dict[str, str] | None = None
     enabled: bool = True
     grace: timedelta = timedelta(hours=1)
+    voice_after: timedelta = timedelta(minutes=5)
+    next_contact_after: timedelta = timedelta(minutes=10)
+    time_scale: float = 1.0  # the demo's compressed clock; 1 for a real drill
 
 
 def save_schedule(
@@ -76,6 +79,11 @@ def save_schedule(
     schedule.channels = list(spec.channels)
     schedule.mode = spec.mode
     schedule.ack_within_s = int(spec.ack_within.total_seconds())
+    schedule.escalation = {
+        "voice_after_s": spec.voice_after.total_seconds(),
+        "next_contact_after_s": spec.next_contact_after.total_seconds(),
+        "time_scale": spec.time_scale,
+    }
     schedule.grace_s = int(spec.grace.total_seconds())
     schedule.enabled = spec.enabled
     schedule.next_fire_at = upcoming[0].astimezone(UTC) if spec.enabled else None
@@ -203,6 +211,9 @@ def start_run(
         issued_by=f"drill:{schedule.name}",
         drill_run_id=run.id,
         note=f"drill run {run.id} of schedule {schedule.name}",
+        voice_after=timedelta(seconds=schedule.escalation.get("voice_after_s", 300)),
+        next_contact_after=timedelta(seconds=schedule.escalation.get("next_contact_after_s", 600)),
+        time_scale=float(schedule.escalation.get("time_scale", 1.0)),
     )
     try:
         with session.begin_nested():

@@ -65,6 +65,9 @@ class IssueRequest:
     # cascade timing: voice after this long without an acknowledgement, then the next contact
     voice_after: timedelta = timedelta(minutes=5)
     next_contact_after: timedelta = timedelta(minutes=10)
+    # Simulated runs only (demo, comparisons): real seconds x time_scale = simulated seconds.
+    # Reports show simulated minutes; a real alert always has 1.
+    time_scale: float = 1.0
 
 
 def _check(req: IssueRequest) -> None:
@@ -151,6 +154,7 @@ def issue_alert(
         escalation={
             "voice_after_s": int(req.voice_after.total_seconds()),
             "next_contact_after_s": int(req.next_contact_after.total_seconds()),
+            "time_scale": req.time_scale,
         },
         issued_by=req.issued_by,
         state="dispatching",

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from relay import acks, audit
 from relay.audience import Audience
 from relay.config import Settings
-from relay.delivery_states import CANCELLED, PLANNED, QUEUED, SENT_STATES
+from relay.delivery_states import CANCELLED, PLANNED, QUEUED
 from relay.issuing import IssueError, IssueRequest, issue_alert
 from relay.models import Alert, Contact, Delivery, Organization, Recipient
 
@@ -37,7 +37,7 @@ def _open_alert(session: Session, alert_id: int) -> Alert:
 def _reached_orgs(session: Session, alert: Alert) -> list[str]:
     """Organization codes of recipients that were sent something (the update's audience)."""
     sent = select(Delivery.recipient_id).where(
-        Delivery.alert_id == alert.id, Delivery.state.in_(SENT_STATES)
+        Delivery.alert_id == alert.id, Delivery.sent_at.is_not(None)
     )
     return list(
         session.scalars(

@@ -317,6 +317,8 @@ class DrillSchedule(Base):
     channels: Mapped[list[Any]] = mapped_column(default=list)
     mode: Mapped[str] = mapped_column(String(16), default="cascade")
     ack_within_s: Mapped[int] = mapped_column(Integer, default=1800)
+    # cascade timing of the drill's alert: voice_after_s, next_contact_after_s, time_scale
+    escalation: Mapped[dict[str, Any]] = mapped_column(default=dict)
     grace_s: Mapped[int] = mapped_column(Integer, default=3600)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     next_fire_at: Mapped[datetime | None] = mapped_column(index=True)

@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relay.delivery_states import SENT_STATES
 from relay.models import Acknowledgement, Alert, Delivery, DrillRun, Organization, Recipient
 from relay.timefmt import local
 
@@ -57,7 +56,9 @@ def alert_report(session: Session, alert: Alert) -> dict[str, Any]:
                 first_ack[r.organization_id] = r.acknowledged_at
     start = alert.sent_at
     deadline = alert.ack_deadline or start + timedelta(minutes=30)
-    seconds = {oid: (t - start).total_seconds() for oid, t in first_ack.items()}
+    # A simulated run's clock was compressed: report in simulated time.
+    scale = float(alert.escalation.get("time_scale", 1.0))
+    seconds = {oid: (t - start).total_seconds() * scale for oid, t in first_ack.items()}
     within_deadline = {oid for oid, t in first_ack.items() if t <= deadline}
     total = len(orgs)
 
@@ -114,20 +115,21 @@ def alert_report(session: Session, alert: Alert) -> dict[str, Any]:
             for oid, o in sorted(orgs.items(), key=lambda item: item[1].code)
             if oid not in first_ack
         ],
-        "timeline": _timeline(times, (deadline - start).total_seconds(), total),
+        "timeline": _timeline(times, (deadline - start).total_seconds() * scale, total),
+        "time_scale": scale,
     }
 
 
 def _channel_table(session: Session, alert: Alert) -> dict[str, dict[str, int]]:
     table: dict[str, Counter[str]] = defaultdict(Counter)
-    for channel, state, delivered_at, reached_at in session.execute(
-        select(Delivery.channel, Delivery.state, Delivery.delivered_at, Delivery.reached_at).where(
-            Delivery.alert_id == alert.id
-        )
+    for channel, sent_at, delivered_at, reached_at in session.execute(
+        select(
+            Delivery.channel, Delivery.sent_at, Delivery.delivered_at, Delivery.reached_at
+        ).where(Delivery.alert_id == alert.id)
     ):
         row = table[channel]
         row["planned"] += 1
-        row["sent"] += state in SENT_STATES
+        row["sent"] += sent_at is not None
         row["delivered"] += delivered_at is not None
         row["reached"] += reached_at is not None
     acks = session.execute(

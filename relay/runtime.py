@@ -8,6 +8,7 @@ loop is kept for the process's life instead of `asyncio.run` per task.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -38,7 +39,9 @@ def burst_for(rate: float) -> int:
 @dataclass
 class Runtime:
     settings: Settings
-    _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
+    # One event loop and one set of channels (HTTP session, SMTP pool) per thread: a prefork
+    # worker process has one thread; the demo's in-process worker runs several.
+    _local: threading.local = field(default_factory=threading.local, repr=False)
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
@@ -46,15 +49,22 @@ class Runtime:
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None or self._loop.is_closed():
-            self._loop = asyncio.new_event_loop()
-        return self._loop
+        loop: asyncio.AbstractEventLoop | None = getattr(self._local, "loop", None)
+        if loop is None or loop.is_closed():
+            loop = self._local.loop = asyncio.new_event_loop()
+        return loop
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coro)
 
-    @cached_property
+    @property
     def senders(self) -> Senders:
+        senders: Senders | None = getattr(self._local, "senders", None)
+        if senders is None:
+            senders = self._local.senders = self._build_senders()
+        return senders
+
+    def _build_senders(self) -> Senders:
         s = self.settings
         return Senders(
             sms=TwilioSms(
@@ -78,12 +88,14 @@ class Runtime:
                 starttls=s.smtp_starttls,
                 mail_from=s.mail_from,
             ),
-            limiters=self._limiters(),
+            limiters=self.limiters,
             public_url=s.public_url,
             claim_lease=timedelta(seconds=s.claim_lease_s),
         )
 
-    def _limiters(self) -> dict[str, RateLimiter]:
+    @cached_property
+    def limiters(self) -> dict[str, RateLimiter]:
+        """Shared by every thread of the process (and, through Redis, every process)."""
         s = self.settings
         rates = {"sms": s.sms_rate, "voice": s.voice_rate, "email": s.email_rate}
         sender = s.twilio_messaging_service_sid or s.twilio_from_number or ""

@@ -23,17 +23,17 @@ def alert_status(session: Session, alert: Alert) -> dict[str, Any]:
             Delivery.channel,
             Delivery.state,
             func.count(),
+            func.count(Delivery.sent_at),
             func.count(Delivery.delivered_at),
             func.count(Delivery.reached_at),
         )
         .where(Delivery.alert_id == alert.id)
         .group_by(Delivery.channel, Delivery.state)
     ).all()
-    for channel, state, count, delivered, reached in rows:
+    for channel, state, count, sent, delivered, reached in rows:
         counts = per_channel[channel]
         counts["planned"] += count
-        if state in SENT_STATES:
-            counts["sent"] += count
+        counts["sent"] += sent  # the provider accepted it (a refusal is failed, not sent)
         if state in NOT_REACHED:
             counts["failed"] += count
         if state not in SENT_STATES and state not in (PLANNED, "cancelled"):

@@ -69,6 +69,8 @@ def apply_event(session: Session, event: ProviderEvent, now: datetime) -> Delive
         return delivery
     if delivery.provider_id is None and event.provider_id:
         delivery.provider_id = event.provider_id  # reconciles an ambiguous send
+    if delivery.sent_at is None and event.provider_id:
+        delivery.sent_at = now  # the provider has it, whatever our send call saw
     new = advance(delivery.state, state_for(event.outcome))
     if new is None:
         return delivery
@@ -87,12 +89,28 @@ def apply_event(session: Session, event: ProviderEvent, now: datetime) -> Delive
     return delivery
 
 
-def mark_reached(session: Session, recipient_id: int, now: datetime) -> None:
+def mark_reached(
+    session: Session, recipient_id: int, now: datetime, channel: str | None = None
+) -> None:
+    """The person was reached (answered, replied, opened the link); by `channel` if known."""
     session.execute(
         update(Recipient)
         .where(Recipient.id == recipient_id, Recipient.reached_at.is_(None))
         .values(reached_at=now)
+        .execution_options(synchronize_session=False)
     )
+    if channel is not None:
+        session.execute(
+            update(Delivery)
+            .where(
+                Delivery.recipient_id == recipient_id,
+                Delivery.channel == channel,
+                Delivery.reached_at.is_(None),
+                Delivery.provider_id.is_not(None),
+            )
+            .values(reached_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def mark_not_reached(session: Session, recipient_ids: Sequence[int], now: datetime) -> None:

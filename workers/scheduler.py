@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.orm import Session
 
@@ -51,8 +52,9 @@ def sweep_outbox() -> None:
         log.exception("outbox sweep failed; retrying at the next tick")
 
 
-def build_scheduler(tick_seconds: float = TICK_SECONDS) -> BlockingScheduler:
-    scheduler = BlockingScheduler(timezone="Asia/Tokyo")
+def add_jobs(scheduler: BaseScheduler, tick_seconds: float = TICK_SECONDS) -> BaseScheduler:
+    """The periodic jobs, on a blocking scheduler (`relay scheduler`) or a background one
+    (`relay demo`)."""
     common = {"trigger": "interval", "coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
     scheduler.add_job(
         _in_transaction(drills.tick, "drills"), seconds=tick_seconds, id="drills", **common
@@ -71,6 +73,10 @@ def build_scheduler(tick_seconds: float = TICK_SECONDS) -> BlockingScheduler:
     )
     scheduler.add_job(sweep_outbox, seconds=max(tick_seconds, 5.0), id="outbox", **common)
     return scheduler
+
+
+def build_scheduler(tick_seconds: float = TICK_SECONDS) -> BaseScheduler:
+    return add_jobs(BlockingScheduler(timezone="Asia/Tokyo"), tick_seconds)
 
 
 def run(tick_seconds: float = TICK_SECONDS) -> None:

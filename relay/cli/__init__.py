@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from relay.cli import alert_cmd, db_cmd, directory_cmd, drill_cmd, process_cmd
+from relay.cli import alert_cmd, db_cmd, demo, directory_cmd, drill_cmd, process_cmd
 from relay.config import ConfigError
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.add_typer(drill_cmd.app, name="drill")
 app.command()(process_cmd.serve)
 app.command()(process_cmd.worker)
 app.command()(process_cmd.scheduler)
+app.command()(demo.demo)
 
 
 def main() -> None:

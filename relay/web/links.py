@@ -120,7 +120,7 @@ def show(request: Request, token: str) -> HTMLResponse:
         if channel == "sms":
             # A phone opening the SMS link is the person; email links are opened by scanners,
             # so for email only the button counts.
-            mark_reached(session, recipient.id, datetime.now(UTC))
+            mark_reached(session, recipient.id, datetime.now(UTC), channel)
         return _render_alert(session, recipient, alert, channel, language)
 
 

@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column("channels", sa.JSON(), nullable=False),
         sa.Column("mode", sa.String(length=16), nullable=False),
         sa.Column("ack_within_s", sa.Integer(), nullable=False),
+        sa.Column("escalation", sa.JSON(), nullable=False),
         sa.Column("grace_s", sa.Integer(), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("next_fire_at", sa.DateTime(timezone=True), nullable=True),

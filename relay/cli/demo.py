@@ -1,0 +1,435 @@
+"""`relay demo`: the whole product on one machine with nothing installed (SPEC 5.5).
+
+Starts the real components in this process — the HTTP app (uvicorn), a Celery worker (threads
+pool; on the in-memory broker unless RELAY_BROKER_URL names Redis), the scheduler
+(APScheduler) — and the carrier simulator on loopback, playing the sample directory's ~600
+recipients. Runs one cascade exercise through SMS, voice and email on a compressed clock,
+shows live progress, prints the drill report and writes its HTML page. Exits 0 only if the
+report agrees with the simulator's own record of what it received and what its people did.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from sqlalchemy import func, select, update
+
+from channels.simulator import CarrierSimulator, SimulatorThread
+from channels.simulator.realistic import Recipient as SimRecipient
+from channels.simulator.realistic import realistic_population
+from relay import drills, migrate, report_formats, reports
+from relay.cli.common import console, fail
+from relay.config import load_settings
+from relay.db import session_factory, transaction
+from relay.directory import apply_directory
+from relay.directory_csv import parse_directory
+from relay.lifecycle import stop_pending
+from relay.models import (
+    Acknowledgement,
+    Alert,
+    Contact,
+    ContactPath,
+    Delivery,
+    DrillRun,
+    Organization,
+    Recipient,
+)
+from relay.replies import parse_reply
+from relay.runtime import get_runtime, reset_runtime
+from relay.status import alert_status
+
+SAMPLE = Path(__file__).resolve().parents[2] / "ops" / "sample" / "kanazawa-directory.csv"
+CHANNEL_NAMES = {"sms": "SMS", "voice": "電話 voice", "email": "メール email"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _prepare_env(workdir: Path, speed: float, port: int, db_url: str | None) -> dict[str, str]:
+    env = {
+        "RELAY_WORKDIR": str(workdir),
+        "RELAY_DATABASE_URL": db_url or f"sqlite:///{workdir / 'relay.db'}",
+        "RELAY_BROKER_URL": os.environ.get("RELAY_BROKER_URL") or "memory://",
+        "RELAY_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "RELAY_SECRET_KEY": os.environ.get("RELAY_SECRET_KEY") or secrets.token_hex(16),
+        "TWILIO_ACCOUNT_SID": "AC" + secrets.token_hex(16),
+        "TWILIO_AUTH_TOKEN": secrets.token_hex(16),
+        "TWILIO_FROM_NUMBER": "+815000000000",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_STARTTLS": "false",
+        # Twilio's default account limits (10 segments/s, 1 call/s, 14 emails/s) on the
+        # simulated clock: compressing time compresses the providers' seconds too.
+        "RELAY_SMS_RATE": os.environ.get("RELAY_SMS_RATE") or f"{10 * speed:g}",
+        "RELAY_VOICE_RATE": os.environ.get("RELAY_VOICE_RATE") or f"{1 * speed:g}",
+        "RELAY_EMAIL_RATE": os.environ.get("RELAY_EMAIL_RATE") or f"{14 * speed:g}",
+    }
+    env.pop("TWILIO_MESSAGING_SERVICE_SID", None)
+    return env
+
+
+def _people(url: str) -> tuple[list[SimRecipient], dict[str, str]]:
+    """Every address in the directory with its kind; and address -> organization code."""
+    recipients: list[SimRecipient] = []
+    owner: dict[str, str] = {}
+    with transaction(url) as session:
+        rows = session.execute(
+            select(
+                ContactPath.kind,
+                ContactPath.address,
+                ContactPath.line_type,
+                Contact.role,
+                Organization.code,
+                Organization.kind,
+            )
+            .join(Contact, Contact.id == ContactPath.contact_id)
+            .join(Organization, Organization.id == Contact.organization_id)
+            .order_by(ContactPath.id)
+        ).all()
+    for kind, address, line_type, role, org_code, org_kind in rows:
+        sim_kind = "email" if kind == "email" else "mobile" if line_type == "mobile" else "landline"
+        elderly = org_kind == "association" and role in ("会長", "副会長")
+        recipients.append(SimRecipient(address, sim_kind, elderly))  # type: ignore[arg-type]
+        owner[address.lower()] = org_code
+    return recipients, owner
+
+
+@contextmanager
+def _components(settings: Any, port: int, concurrency: int) -> Iterator[None]:
+    import uvicorn
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from celery.contrib.testing.worker import start_worker
+
+    from relay.web.app import create_app
+    from workers import tasks  # noqa: F401  (registers the outbox publisher)
+    from workers.app import app as celery_app
+    from workers.scheduler import add_jobs
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
+    )
+    web = threading.Thread(target=server.run, daemon=True, name="relay-web")
+    web.start()
+    deadline = time.monotonic() + 15
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    scheduler = add_jobs(BackgroundScheduler(timezone="Asia/Tokyo"), tick_seconds=0.5)
+    scheduler.start()
+    try:
+        with start_worker(
+            celery_app,
+            pool="threads",
+            concurrency=concurrency,
+            perform_ping_check=False,
+            loglevel="WARNING",
+            shutdown_timeout=30,
+        ):
+            yield
+    finally:
+        scheduler.shutdown(wait=False)
+        server.should_exit = True
+        web.join(10)
+
+
+def _bar(done: int, total: int) -> Group:
+    return Group(ProgressBar(total=max(total, 1), completed=done, width=10), f"{done}/{total}")
+
+
+def _progress_table(url: str, alert_id: int, elapsed_sim_min: float) -> Table:
+    with session_factory(url)() as session:
+        alert = session.get(Alert, alert_id)
+        assert alert is not None
+        status = alert_status(session, alert)
+        acks = dict(
+            session.execute(
+                select(Acknowledgement.channel, func.count())
+                .join(Recipient, Recipient.id == Acknowledgement.recipient_id)
+                .where(Recipient.alert_id == alert_id)
+                .group_by(Acknowledgement.channel)
+            ).all()
+        )
+        orgs = (
+            session.scalar(
+                select(func.count(func.distinct(Recipient.organization_id))).where(
+                    Recipient.alert_id == alert_id
+                )
+            )
+            or 0
+        )
+    table = Table(
+        title=f"【訓練】alert {alert.reference} — simulated {elapsed_sim_min:.0f} min",
+        caption=f"organizations acknowledged {orgs - len(status['silent_orgs'])}/{orgs}",
+    )
+    for column in ("channel", "sent", "delivered", "reached", "acknowledged"):
+        table.add_column(column)
+    for channel in ("sms", "voice", "email"):
+        c = status[channel]
+        table.add_row(
+            CHANNEL_NAMES[channel],
+            _bar(c["sent"], c["planned"]),
+            _bar(c["delivered"], c["sent"]),
+            _bar(c["reached"], c["sent"]),
+            _bar(acks.get(channel, 0), c["sent"]),
+        )
+    return table
+
+
+def _settled(url: str, alert_id: int) -> bool:
+    """Nothing left to send, nothing left to escalate."""
+    with session_factory(url)() as session:
+        busy = session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(Delivery.alert_id == alert_id, Delivery.state.in_(("queued", "sending")))
+        )
+        waiting = session.scalar(
+            select(func.count())
+            .select_from(Recipient)
+            .where(Recipient.alert_id == alert_id, Recipient.next_action_at.is_not(None))
+        )
+    return not busy and not waiting
+
+
+def _simulator_record(sim: CarrierSimulator, owner: dict[str, str]) -> dict[str, Any]:
+    """What the simulator saw and did, in the report's terms."""
+    log = sim.log
+    accepted = {"sms": 0, "voice": 0, "email": 0}
+    for record in log.of_kind("sms", "call", "email"):
+        if record.status in (201, 250) or record.result == "accepted":
+            accepted["voice" if record.kind == "call" else record.kind] += 1
+    acted: set[str] = set()
+    for record in log.of_kind("inbound_sms"):
+        reply = parse_reply(record.body or "")
+        if reply.kind in ("ack", "answer") and record.from_:
+            acted.add(record.from_.lower())
+    for record in log.of_kind("gather"):
+        if record.params.get("Digits") in ("1", "2", "3") and record.to:
+            acted.add(record.to.lower())
+    for record in log.of_kind("link_post"):
+        if record.status == 200 and record.to:
+            acted.add(record.to.lower())
+    return {"accepted": accepted, "orgs": {owner[a] for a in acted if a in owner}}
+
+
+def _quiet_logs() -> None:
+    """The demo's screen is the progress table: library chatter goes below warnings, and
+    shutdown noise (connections still open when the loops stop) is not shown."""
+    import logging
+
+    for name in ("celery", "kombu", "amqp", "apscheduler", "aiosmtpd", "mail.log", "uvicorn"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+
+
+def demo(
+    speed: Annotated[
+        float, typer.Option(help="time compression: simulated seconds per second")
+    ] = 60.0,
+    seed: Annotated[int, typer.Option(help="seed of the simulated population")] = 2020,
+    recipients: Annotated[int | None, typer.Option(help="use only the first N contacts")] = None,
+    workdir: Annotated[Path, typer.Option(help="folder for the database and the report")] = Path(
+        "var/demo"
+    ),
+    keep_running: Annotated[
+        bool, typer.Option("--keep-running", help="keep serving afterwards")
+    ] = False,
+    concurrency: Annotated[int, typer.Option(help="worker threads")] = 4,
+) -> None:
+    """Run a cascade exercise against a simulated ward and print its drill report."""
+    if speed <= 0:
+        fail("--speed must be positive", 2)
+    _quiet_logs()
+    db_url = os.environ.get("RELAY_DATABASE_URL")
+    if db_url is None and workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    os.environ.update(_prepare_env(workdir, speed, port, db_url))
+    reset_runtime()
+    settings = load_settings()
+    url = settings.database_url
+    console.print(
+        f"[bold]金沢区 緊急情報伝達システム — demo[/]  database {url.split('///')[-1]}, "
+        f"clock ×{speed:g}, seed {seed}"
+    )
+    migrate.upgrade(url)
+    csv_bytes = SAMPLE.read_bytes()
+    if recipients:
+        lines = csv_bytes.decode("utf-8").splitlines(keepends=True)
+        csv_bytes = "".join(lines[: recipients + 1]).encode()
+    with transaction(url) as session:
+        changes = apply_directory(
+            session, parse_directory(csv_bytes), actor="demo", source=str(SAMPLE)
+        )
+    people, owner = _people(url)
+    console.print(
+        f"directory: {changes.as_dict()['added']} records loaded, {len(people)} addresses"
+    )
+
+    sim = CarrierSimulator(
+        settings.twilio_account_sid,
+        settings.twilio_auth_token,
+        f"{settings.public_url}/webhooks/twilio/sms",
+        population=realistic_population(people, seed=seed, speed=speed),
+    )
+    with SimulatorThread(sim) as sim_thread:
+        os.environ["TWILIO_API_URL"] = sim_thread.api_url
+        os.environ["SMTP_PORT"] = str(sim_thread.smtp_port)
+        reset_runtime()
+        settings = load_settings()
+        with _components(settings, port, concurrency):
+            exit_code = _run_exercise(settings, url, speed, sim, sim_thread, owner, workdir)
+            if keep_running:
+                console.print(f"serving on {settings.public_url} — Ctrl-C to stop")
+                try:
+                    while True:
+                        time.sleep(3600)
+                except KeyboardInterrupt:
+                    pass
+    raise typer.Exit(exit_code)
+
+
+def _run_exercise(
+    settings: Any,
+    url: str,
+    speed: float,
+    sim: CarrierSimulator,
+    sim_thread: SimulatorThread,
+    owner: dict[str, str],
+    workdir: Path,
+) -> int:
+    minute = timedelta(minutes=1) / speed
+    spec = drills.ScheduleSpec(
+        name="quarterly-demo",
+        cron="0 10 1-7 1,4,7,10 1",
+        template="drill",
+        audience="all",
+        channels=("sms", "voice", "email"),
+        mode="cascade",
+        ack_within=30 * minute,
+        voice_after=5 * minute,
+        next_contact_after=10 * minute,
+        time_scale=speed,
+    )
+    with transaction(url) as session:
+        drills.save_schedule(session, spec, actor="demo")
+        run_id = drills.run_now(session, spec.name, actor="demo").id
+    get_runtime().publish_outbox()
+    alert_id = _wait_for_alert(url, run_id)
+    started = time.monotonic()
+    deadline = started + (30 * minute).total_seconds()
+    with Live(console=console, refresh_per_second=4) as live:
+        calm = 0
+        while True:
+            elapsed = time.monotonic() - started
+            live.update(_progress_table(url, alert_id, elapsed * speed / 60))
+            idle = not sim.pending
+            calm = (
+                calm + 1
+                if (time.monotonic() > deadline and idle and _settled(url, alert_id))
+                else 0
+            )
+            if calm >= 3 or elapsed > 600:
+                break
+            time.sleep(0.5)  # a display refresh; completion is decided by the checks above
+    with transaction(url) as session:
+        alert = session.get(Alert, alert_id)
+        assert alert is not None
+        stop_pending(session, alert)
+        alert.state, alert.closed_at = "closed", datetime.now(UTC)
+        session.execute(
+            update(DrillRun)
+            .where(DrillRun.id == run_id)
+            .values(state="done", finished_at=datetime.now(UTC))
+        )
+    with session_factory(url)() as session:
+        report = reports.drill_report(session, run_id)
+    html = workdir / f"drill-report-{run_id}.html"
+    html.write_text(report_formats.to_html(report), encoding="utf-8")
+    _print_summary(report)
+    console.print(f"HTML report: [bold]{html.resolve()}[/]")
+    return _verify(report, _simulator_record(sim, owner))
+
+
+def _wait_for_alert(url: str, run_id: int) -> int:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with session_factory(url)() as session:
+            run = session.get(DrillRun, run_id)
+            if run is not None and run.alert_id is not None:
+                return run.alert_id
+            if run is not None and run.state == "failed":
+                fail(f"drill run {run_id} failed to start")
+        time.sleep(0.1)
+    fail("the worker did not start the drill within 60 s")
+
+
+def _print_summary(report: dict[str, Any]) -> None:
+    r = report["rates"]
+    t = report["time_to_ack_s"]
+    run, ref = report["run"]["id"], report["alert"]["reference"]
+    console.print(f"\n[bold]訓練結果 drill report[/] run #{run} ({ref})")
+    console.print(
+        f"organizations acknowledged: {report['acknowledged_at_end']}/{report['organizations']}  "
+        f"at 5 min {r['5m']:.0%} · 15 min {r['15m']:.0%} · 30 min {r['30m']:.0%} · "
+        f"deadline {r['deadline']:.0%}"
+    )
+    if t["median"] is not None:
+        console.print(
+            f"time to acknowledge: median {t['median'] / 60:.1f} min, "
+            f"90th percentile {t['p90'] / 60:.1f} min (simulated)"
+        )
+    table = Table("channel", "planned", "sent", "delivered", "reached", "acknowledged")
+    for channel, c in report["channels"].items():
+        table.add_row(
+            channel,
+            *(
+                str(c.get(k, 0))
+                for k in ("planned", "sent", "delivered", "reached", "acknowledged")
+            ),
+        )
+    console.print(table)
+    console.print(f"never answered: {len(report['never_answered'])} organizations")
+
+
+def _verify(report: dict[str, Any], record: dict[str, Any]) -> int:
+    problems = []
+    for channel, count in record["accepted"].items():
+        sent = report["channels"].get(channel, {}).get("sent", 0)
+        if sent != count:
+            problems.append(f"{channel}: report says {sent} sent, the simulator accepted {count}")
+    if report["acknowledged_at_end"] != len(record["orgs"]):
+        problems.append(
+            f"report says {report['acknowledged_at_end']} organizations acknowledged; "
+            f"the simulator's people answered for {len(record['orgs'])}"
+        )
+    if problems:
+        for problem in problems:
+            console.print(f"[red]mismatch:[/] {problem}")
+        return 1
+    console.print("[green]the report matches the simulator's record[/]")
+    return 0

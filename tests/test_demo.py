@@ -1,0 +1,44 @@
+"""`relay demo`, the main job, as a user runs it: one command, embedded defaults."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_runs_an_exercise_and_its_report_matches_the_simulator(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RELAY_", "TWILIO_", "SMTP_"))}
+    workdir = tmp_path / "demo"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from relay.cli import main; main()",
+            "demo",
+            "--recipients",
+            "120",
+            "--speed",
+            "120",
+            "--workdir",
+            str(workdir),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "the report matches the simulator's record" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    reports = list(workdir.glob("drill-report-*.html"))
+    assert len(reports) == 1
+    html = reports[0].read_text(encoding="utf-8")
+    assert "【訓練】" in html and "<svg" in html and 'id="never-answered"' in html
+    assert (workdir / "relay.db").exists()  # embedded: a SQLite file, no server
