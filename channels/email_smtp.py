@@ -221,11 +221,17 @@ class SmtpEmail:
     async def close(self) -> None:
         """QUIT every pooled connection (call on the loop that used the channel)."""
         idle, self._idle = self._idle, []
+        protocols = [smtp.protocol for smtp, _ in idle if smtp.protocol is not None]
         for smtp, _ in idle:
             try:
                 await smtp.quit()
             except (aiosmtplib.SMTPException, OSError, TimeoutError, RuntimeError):
                 self._discard(smtp)
+        # A TLS connection finishes closing a few loop turns after QUIT (close_notify); if the
+        # loop ended first, its socket would be left open. Wait for that, briefly.
+        deadline = time.monotonic() + 1.0
+        while any(p.transport is not None for p in protocols) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
 
 
 def _single_address(mime: MimeMessage) -> str:

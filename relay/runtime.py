@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from channels.email_smtp import SmtpEmail
+from channels.twilio_http import RelayTwilioHttpClient
 from channels.twilio_sms import TwilioSms
 from channels.twilio_voice import TwilioVoice
 from relay import outbox
@@ -66,19 +67,20 @@ class Runtime:
 
     def _build_senders(self) -> Senders:
         s = self.settings
+        http = RelayTwilioHttpClient(s.twilio_api_url)  # one connection pool for SMS and calls
         return Senders(
             sms=TwilioSms(
                 account_sid=s.twilio_account_sid,
                 auth_token=s.twilio_auth_token,
                 from_number=s.twilio_from_number,
                 messaging_service_sid=s.twilio_messaging_service_sid,
-                api_url=s.twilio_api_url,
+                http_client=http,
             ),
             voice=TwilioVoice(
                 account_sid=s.twilio_account_sid,
                 auth_token=s.twilio_auth_token,
                 from_number=s.twilio_from_number or "",
-                api_url=s.twilio_api_url,
+                http_client=http,
             ),
             email=SmtpEmail(
                 host=s.smtp_host,

@@ -204,6 +204,8 @@ async def send_chunk(
                 result.retry.append(row.id)
                 if outcome.retry_after is not None:
                     result.retry_after = max(result.retry_after or 0.0, outcome.retry_after)
+                    # Every worker sharing this provider backs off, not just this batch.
+                    senders.limiters[row.channel].penalize(outcome.retry_after)
         else:
             # A bug or an unexpected library error: keep the row for a retry, log loudly.
             log.error("delivery %s: unexpected %r", row.id, outcome)

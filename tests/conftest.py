@@ -25,18 +25,24 @@ SAMPLE_CSV = ROOT / "ops" / "sample" / "kanazawa-directory.csv"
 PG_ADMIN_URL = os.environ.get(
     "RELAY_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-REDIS_URL = os.environ.get("RELAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-# The Celery broker of end-to-end tests. Set before anything imports workers.app, which reads
-# it once at import.
-TEST_BROKER = os.environ.get("RELAY_TEST_BROKER_URL", "redis://127.0.0.1:6379/14")
+# The Celery broker of end-to-end tests, one Redis database per test session (by pid) so two
+# sessions on one machine do not take each other's tasks. Set before anything imports
+# workers.app, which reads it once at import.
+TEST_BROKER = os.environ.get(
+    "RELAY_TEST_BROKER_URL", f"redis://127.0.0.1:6379/{1 + os.getpid() % 13}"
+)
 os.environ.setdefault("RELAY_BROKER_URL", TEST_BROKER)
 
 
 def flush_test_broker() -> None:
-    """Drop tasks a previous test left behind (e.g. a killed worker's unacknowledged ones)."""
+    """Drop tasks a previous test left behind (e.g. a killed worker's unacknowledged ones);
+    skip the test, saying why, when there is no Redis to run workers on."""
     import redis
 
-    redis.Redis.from_url(TEST_BROKER).flushdb()
+    try:
+        redis.Redis.from_url(TEST_BROKER, socket_connect_timeout=2).flushdb()
+    except redis.RedisError as exc:
+        pytest.skip(f"Redis not reachable at {TEST_BROKER}: {type(exc).__name__}")
 
 
 def _pg_reachable() -> str | None:

@@ -183,6 +183,7 @@ class Stack:
         self._saved_env: dict[str, str | None] = {}
 
     def __enter__(self) -> Stack:
+        flush_test_broker()  # first: skips the test when Redis is not there
         self.sim_thread.start()
         self.env["TWILIO_API_URL"] = self.sim_thread.api_url
         self.env["SMTP_PORT"] = str(self.sim_thread.smtp_port)
@@ -190,7 +191,6 @@ class Stack:
             self._saved_env[key] = os.environ.get(key)
             os.environ[key] = value
         reset_runtime()
-        flush_test_broker()
         self.settings = load_settings()
         self.web = WebServer(self.settings, self.port).__enter__()
         for n in range(self.n_workers):
