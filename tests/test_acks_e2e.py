@@ -30,7 +30,7 @@ HEADER = (
 ).split(",")
 # org, priority, mobile, landline, behaviour
 PEOPLE = [
-    ("c1", 1, "090-9999-0001", "", Behaviour(sms_reply="１", sms_reply_delay=20)),
+    ("c1", 1, "090-9999-0001", "", Behaviour(sms_reply="１", sms_reply_delay=5)),
     ("c2", 1, "", "045-799-0002", Behaviour(line="landline", digits="1")),
     ("c3", 1, "090-9999-0003", "", Behaviour(link_answer="2", link_delay=20)),
     (
@@ -81,8 +81,8 @@ def test_cascade_replies_keys_links_and_reports(db_url: str, tmp_path: Path) -> 
             variables={"level": "4", "area": "西柴", "shelters": "西柴小学校"},
             channels=("sms", "voice"),
             mode="cascade",
-            voice_after=timedelta(seconds=8),
-            next_contact_after=timedelta(seconds=12),
+            voice_after=timedelta(seconds=15),
+            next_contact_after=timedelta(seconds=20),
         )
         url = stack.settings.database_url
 
