@@ -34,6 +34,8 @@ class Audience:
     tags: tuple[str, ...] = ()
     orgs: tuple[str, ...] = ()
     everyone: bool = False
+    # Exactly these contacts (follow-ups to those an earlier alert reached); not in the text form.
+    contact_ids: tuple[int, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +44,7 @@ class Audience:
             "districts": list(self.districts),
             "tags": list(self.tags),
             "orgs": list(self.orgs),
+            **({"contact_ids": list(self.contact_ids)} if self.contact_ids else {}),
         }
 
     @classmethod
@@ -52,6 +55,7 @@ class Audience:
             tags=tuple(data.get("tags", ())),
             orgs=tuple(data.get("orgs", ())),
             everyone=bool(data.get("all", False)),
+            contact_ids=tuple(data.get("contact_ids", ())),
         )
 
     @property
@@ -106,6 +110,13 @@ def _selected(org: Organization, audience: Audience) -> bool:
 def resolve(session: Session, audience: Audience) -> list[Contact]:
     """Active contacts of the selected active organizations, by organization code then
     priority. Unknown org codes are an error: a typo must not silently drop someone."""
+    if audience.contact_ids:
+        chosen_contacts = session.scalars(
+            select(Contact)
+            .where(Contact.id.in_(audience.contact_ids))
+            .options(selectinload(Contact.paths), selectinload(Contact.organization))
+        )
+        return sorted(chosen_contacts, key=lambda c: (c.organization.code, c.priority))
     orgs = list(session.scalars(select(Organization).where(Organization.active)))
     known = {o.code for o in orgs}
     missing = [code for code in audience.orgs if code not in known]

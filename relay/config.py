@@ -83,6 +83,7 @@ class Settings:
     email_rate: float
     claim_lease_s: float  # a claimed send not finished after this long was lost with its worker
     visibility_timeout_s: int  # Redis broker: an unacknowledged task is redelivered after this
+    broker_prefix: str  # prefix of every broker key in Redis (several relays on one Redis)
     workdir: Path
 
     @property
@@ -180,5 +181,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         email_rate=parse("RELAY_EMAIL_RATE", _rate, "14"),
         claim_lease_s=parse("RELAY_CLAIM_LEASE", _rate, "60"),
         visibility_timeout_s=int(parse("RELAY_VISIBILITY_TIMEOUT", _rate, "600")),
+        broker_prefix=get("RELAY_BROKER_PREFIX", "") or "",
         workdir=workdir,
     )

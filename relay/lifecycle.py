@@ -34,17 +34,14 @@ def _open_alert(session: Session, alert_id: int) -> Alert:
     return alert
 
 
-def _reached_orgs(session: Session, alert: Alert) -> list[str]:
-    """Organization codes of recipients that were sent something (the update's audience)."""
+def _reached_contacts(session: Session, alert: Alert) -> tuple[int, ...]:
+    """Contacts the provider accepted something for: who a follow-up must reach."""
     sent = select(Delivery.recipient_id).where(
         Delivery.alert_id == alert.id, Delivery.sent_at.is_not(None)
     )
-    return list(
+    return tuple(
         session.scalars(
-            select(Organization.code)
-            .join(Recipient, Recipient.organization_id == Organization.id)
-            .where(Recipient.id.in_(sent))
-            .distinct()
+            select(Recipient.contact_id).where(Recipient.id.in_(sent)).order_by(Recipient.position)
         )
     )
 
@@ -77,15 +74,15 @@ def update_alert(
 ) -> Alert:
     """A follow-up (CAP msgType Update) to everyone the earlier alert reached."""
     earlier = _open_alert(session, alert_id)
-    orgs = _reached_orgs(session, earlier)
-    if not orgs:
+    contacts = _reached_contacts(session, earlier)
+    if not contacts:
         raise LifecycleError(f"alert {alert_id} has reached no one yet; cancel and reissue instead")
     stop_pending(session, earlier)
     earlier.state = "closed"
     earlier.closed_at = datetime.now(UTC)
     request = IssueRequest(
         template=template,
-        audience=Audience(orgs=tuple(orgs)),
+        audience=Audience(contact_ids=contacts),
         variables=variables,
         channels=channels or tuple(earlier.channels),
         mode=earlier.mode,
@@ -114,7 +111,7 @@ def cancel_alert(session: Session, settings: Settings, alert_id: int, actor: str
     Cancel message. Returns the Cancel alert, or None when nobody had been sent anything."""
     earlier = _open_alert(session, alert_id)
     stopped = stop_pending(session, earlier)
-    orgs = _reached_orgs(session, earlier)
+    contacts = _reached_contacts(session, earlier)
     earlier.state = "cancelled"
     earlier.closed_at = datetime.now(UTC)
     audit.record(
@@ -124,13 +121,15 @@ def cancel_alert(session: Session, settings: Settings, alert_id: int, actor: str
         target=f"alert {earlier.id}",
         summary=f"{stopped} pending send(s) stopped",
     )
-    if not orgs:
+    if not contacts:
         return None
+    # The notice goes by SMS and email: a phone call to say "never mind" is an intrusion.
+    channels = tuple(c for c in earlier.channels if c != "voice") or tuple(earlier.channels)
     request = IssueRequest(
         template="all-clear",
-        audience=Audience(orgs=tuple(orgs)),
+        audience=Audience(contact_ids=contacts),
         variables={"area": earlier.area_desc or "金沢区"},
-        channels=tuple(earlier.channels),
+        channels=channels,
         mode="blast",
         status=earlier.status,
         issued_by=actor,

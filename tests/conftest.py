@@ -25,13 +25,13 @@ SAMPLE_CSV = ROOT / "ops" / "sample" / "kanazawa-directory.csv"
 PG_ADMIN_URL = os.environ.get(
     "RELAY_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-# The Celery broker of end-to-end tests, one Redis database per test session (by pid) so two
-# sessions on one machine do not take each other's tasks. Set before anything imports
-# workers.app, which reads it once at import.
-TEST_BROKER = os.environ.get(
-    "RELAY_TEST_BROKER_URL", f"redis://127.0.0.1:6379/{1 + os.getpid() % 13}"
-)
+# The Celery broker of end-to-end tests, with a key prefix per test session so that two
+# sessions on one machine (a developer's and CI's) never take or flush each other's tasks.
+# Set before anything imports workers.app, which reads it once at import.
+TEST_BROKER = os.environ.get("RELAY_TEST_BROKER_URL", "redis://127.0.0.1:6379/14")
+TEST_BROKER_PREFIX = f"relay-test-{os.getpid()}-{uuid.uuid4().hex[:6]}:"
 os.environ.setdefault("RELAY_BROKER_URL", TEST_BROKER)
+os.environ.setdefault("RELAY_BROKER_PREFIX", TEST_BROKER_PREFIX)
 
 
 def flush_test_broker() -> None:
@@ -40,7 +40,10 @@ def flush_test_broker() -> None:
     import redis
 
     try:
-        redis.Redis.from_url(TEST_BROKER, socket_connect_timeout=2).flushdb()
+        client = redis.Redis.from_url(TEST_BROKER, socket_connect_timeout=2)
+        keys = list(client.scan_iter(match=TEST_BROKER_PREFIX + "*", count=1000))
+        if keys:
+            client.delete(*keys)
     except redis.RedisError as exc:
         pytest.skip(f"Redis not reachable at {TEST_BROKER}: {type(exc).__name__}")
 

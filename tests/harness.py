@@ -30,7 +30,7 @@ from relay.models import Alert, Delivery
 from relay.runtime import get_runtime, reset_runtime
 from relay.status import alert_status
 from relay.web.app import create_app
-from tests.conftest import SHARED, TEST_BROKER, flush_test_broker
+from tests.conftest import SHARED, TEST_BROKER, TEST_BROKER_PREFIX, flush_test_broker
 
 ROOT = Path(__file__).resolve().parents[1]
 TWILIO_SPEC = SHARED / "twilio" / "twilio_api_v2010.json"
@@ -162,6 +162,7 @@ class Stack:
         self.env = {
             "RELAY_DATABASE_URL": db_url,
             "RELAY_BROKER_URL": TEST_BROKER,
+            "RELAY_BROKER_PREFIX": TEST_BROKER_PREFIX,
             "RELAY_WORKDIR": str(workdir),
             "RELAY_PUBLIC_URL": self.public_url,
             "RELAY_SECRET_KEY": "e2e-secret-key-0123456789",

@@ -4,6 +4,7 @@ from the simulator's recipients; escalation to calls and alternates by the real 
 from __future__ import annotations
 
 import csv
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from channels.simulator import Behaviour, Population
+from relay import lifecycle
 from relay.db import transaction
 from relay.models import (
     Acknowledgement,
@@ -20,6 +22,7 @@ from relay.models import (
     Organization,
     Recipient,
 )
+from relay.runtime import get_runtime
 from tests.harness import Stack, wait_until
 
 pytestmark = pytest.mark.slow
@@ -143,3 +146,60 @@ def _silent_audit(url: str, alert_id: int) -> bool:
                 )
             ).first()
         )
+
+
+def test_cancel_mid_cascade_stops_every_pending_call(db_url: str, tmp_path: Path) -> None:
+    csv_path = tmp_path / "dir.csv"
+    with csv_path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(HEADER)
+        for n in range(1, 6):
+            for priority in (1, 2):
+                writer.writerow(
+                    [
+                        f"s{n}",
+                        f"s{n}自治会",
+                        "association",
+                        "並木",
+                        "",
+                        "",
+                        f"会長{n}{priority}",
+                        "会長",
+                        priority,
+                        f"080-9999-{n * 10 + priority:04d}",
+                        "",
+                        "",
+                        "ja",
+                    ]
+                )
+    with Stack(db_url, tmp_path, Population(speed=10), scheduler=True) as stack:
+        stack.import_directory(csv_path)
+        alert_id = stack.issue(
+            template="tsunami",
+            variables={"area": "並木"},
+            channels=("sms", "voice"),
+            mode="cascade",
+            voice_after=timedelta(seconds=6),
+            next_contact_after=timedelta(seconds=12),
+        )
+        stack.wait_sent(
+            alert_id, timeout=60
+        )  # the five primaries' SMS are out; calls are due in 6 s
+        with transaction(stack.settings.database_url) as session:
+            notice = lifecycle.cancel_alert(session, stack.settings, alert_id, "test")
+            assert notice is not None
+            notice_id = notice.id
+        cancelled_at = time.monotonic()
+        get_runtime().publish_outbox()
+        stack.wait_sent(notice_id, timeout=60)
+        # Past the moment the calls and the alternates' SMS would have gone out.
+        wait_until(lambda: time.monotonic() > cancelled_at + 15, 30, "cascade window passed")
+        log = stack.sim.log
+        assert log.of_kind("call") == []
+        late = [r for r in log.of_kind("sms") if r.mono > cancelled_at]
+        notice_bodies = {d.body for d in stack.deliveries(notice_id)}
+        assert len(late) == 5 and all(r.body in notice_bodies for r in late)  # only the notice
+        assert {r.to for r in late} == {e164(f"080-9999-{n * 10 + 1:04d}") for n in range(1, 6)}
+        states = stack.states(alert_id)
+        assert states == {"delivered": 5, "cancelled": 15}  # 5 calls, 5 alternates x (SMS + call)
+        assert stack.status(alert_id)["state"] == "cancelled"

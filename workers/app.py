@@ -51,6 +51,7 @@ def make_app() -> Celery:
             "unacked_restore_interval": 2,
             "unacked_restore_throttle": 1,
             "max_connections": 50,
+            **({"global_keyprefix": settings.broker_prefix} if settings.broker_prefix else {}),
         },
         worker_hijack_root_logger=False,
         worker_send_task_events=False,

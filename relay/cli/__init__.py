@@ -23,6 +23,13 @@ app.command()(process_cmd.serve)
 app.command()(process_cmd.worker)
 app.command()(process_cmd.scheduler)
 app.command()(demo.demo)
+app.command(
+    context_settings={
+        "allow_extra_args": True,
+        "ignore_unknown_options": True,
+        "help_option_names": [],
+    }
+)(process_cmd.simulator)
 
 
 def main() -> None:

@@ -53,3 +53,13 @@ def scheduler(
     from workers.scheduler import run
 
     run(tick)
+
+
+def simulator(
+    ctx: typer.Context,
+) -> None:
+    """The carrier simulator (Twilio API + SMTP + simulated recipients) as its own process.
+    Options are the simulator's own: `relay simulator --help`."""
+    from channels.simulator import main as simulator_main
+
+    raise typer.Exit(simulator_main(ctx.args))
