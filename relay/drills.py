@@ -25,7 +25,7 @@ from relay.audience import Audience, AudienceError, parse_audience
 from relay.config import Settings
 from relay.cron import CronError, fire_times_between, next_fire_times
 from relay.issuing import CHANNELS, IssueError, IssueRequest, issue_alert
-from relay.models import DrillRun, DrillSchedule
+from relay.models import Alert, DrillRun, DrillSchedule
 
 log = logging.getLogger(__name__)
 
@@ -255,3 +255,27 @@ def schedules_overview(session: Session) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def close_due(session: Session, now: datetime | None = None) -> int:
+    """A drill ends at its deadline: pending steps stop, the alert closes and the run is done
+    (its report is then final). Real alerts are never closed by the clock."""
+    from relay.lifecycle import stop_pending  # lifecycle imports issuing, as we do
+
+    now = now or datetime.now(UTC)
+    closed = 0
+    due = session.scalars(
+        select(Alert).where(
+            Alert.state == "active", Alert.drill_run_id.is_not(None), Alert.ack_deadline <= now
+        )
+    )
+    for alert in due:
+        stop_pending(session, alert)
+        alert.state, alert.closed_at = "closed", now
+        session.execute(
+            update(DrillRun)
+            .where(DrillRun.id == alert.drill_run_id, DrillRun.state == "running")
+            .values(state="done", finished_at=now)
+        )
+        closed += 1
+    return closed

@@ -78,6 +78,10 @@ def _line_chart(
     return Markup("".join(parts))  # noqa: S704 - built from numbers and our own labels
 
 
+def _counts(row: dict[str, Any]) -> str:
+    return f" ({row['acknowledged']}/{row['organizations']})" if row.get("organizations") else ""
+
+
 def _bar_chart(rows: list[dict[str, Any]], key: str, width: int = 640) -> Markup:
     bar, gap, label_w = 18, 6, 150
     height = len(rows) * (bar + gap) + 10
@@ -92,16 +96,32 @@ def _bar_chart(rows: list[dict[str, Any]], key: str, width: int = 640) -> Markup
             f'<text x="0" y="{top + 14}" font-size="12">{name}</text>'
             f'<rect x="{label_w}" y="{top}" width="{length:.1f}" height="{bar}" fill="#2563eb"/>'
             f'<text x="{label_w + length + 4:.1f}" y="{top + 14}" font-size="12">'
-            f"{row['rate'] * 100:.0f}% ({row['acknowledged']}/{row['organizations']})</text>"
+            f"{row['rate'] * 100:.0f}%{_counts(row)}</text>"
         )
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - names escaped above
+
+
+def _trend(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rate at the deadline of the previous runs (oldest first) and of this one."""
+    this = {"run_id": report.get("run", {}).get("id"), "rates": report["rates"]}
+    runs = [*reversed(report.get("previous", [])), this]
+    return [
+        {
+            "run": f"#{r['run_id']}",
+            "rate": r["rates"]["deadline"],
+            "acknowledged": "",
+            "organizations": "",
+        }
+        for r in runs
+    ]
 
 
 def to_html(report: dict[str, Any]) -> str:
     series = [("今回", "#dc2626", report["timeline"])]
     return _env.get_template("report.html").render(
         report=report,
+        trend_chart=_bar_chart(_trend(report), "run"),
         timeline_chart=_line_chart(series),
         district_chart=_bar_chart(report["by_district"], "district"),
         kind_chart=_bar_chart(report["by_kind"], "kind"),

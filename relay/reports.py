@@ -12,10 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from relay.models import Acknowledgement, Alert, Delivery, DrillRun, Organization, Recipient
+from relay.models import (
+    Acknowledgement,
+    Alert,
+    Contact,
+    Delivery,
+    DrillRun,
+    Organization,
+    Recipient,
+)
 from relay.timefmt import local
 
 MARKS_MIN = (5, 15, 30)
@@ -69,6 +77,7 @@ def alert_report(session: Session, alert: Alert) -> dict[str, Any]:
     marks = {f"{m}m": rate({oid for oid, s in seconds.items() if s <= m * 60}) for m in MARKS_MIN}
     marks["deadline"] = rate(within_deadline)
     times = sorted(seconds.values())
+    tried = _attempts(session, alert)
 
     def group(key: str) -> list[dict[str, Any]]:
         members: dict[str, set[int]] = defaultdict(set)
@@ -110,8 +119,15 @@ def alert_report(session: Session, alert: Alert) -> dict[str, Any]:
         "channels": _channel_table(session, alert),
         "by_district": group("district"),
         "by_kind": group("kind"),
+        "methods": _method_mix(session, alert),
         "never_answered": [
-            {"code": o.code, "name": o.name, "district": o.district, "kind": o.kind}
+            {
+                "code": o.code,
+                "name": o.name,
+                "district": o.district,
+                "kind": o.kind,
+                "tried": tried.get(oid, []),
+            }
             for oid, o in sorted(orgs.items(), key=lambda item: item[1].code)
             if oid not in first_ack
         ],
@@ -140,6 +156,32 @@ def _channel_table(session: Session, alert: Alert) -> dict[str, dict[str, int]]:
     for ack_channel in acks:
         table[ack_channel or "manual"]["acknowledged"] += 1
     return {ch: dict(counts) for ch, counts in sorted(table.items())}
+
+
+def _method_mix(session: Session, alert: Alert) -> dict[str, int]:
+    """How people acknowledged: sms_reply, voice_key, link, manual."""
+    rows = session.execute(
+        select(Acknowledgement.method, func.count())
+        .join(Recipient, Recipient.id == Acknowledgement.recipient_id)
+        .where(Recipient.alert_id == alert.id)
+        .group_by(Acknowledgement.method)
+    ).all()
+    return {method: count for method, count in sorted(rows)}
+
+
+def _attempts(session: Session, alert: Alert) -> dict[int, list[str]]:
+    """Per organization, what was tried: "会長 sms:delivered", "会長 voice:machine", ..."""
+    rows = session.execute(
+        select(Recipient.organization_id, Contact.role, Delivery.channel, Delivery.state)
+        .join(Recipient, Recipient.id == Delivery.recipient_id)
+        .join(Contact, Contact.id == Recipient.contact_id)
+        .where(Delivery.alert_id == alert.id, Delivery.state.not_in(("planned", "cancelled")))
+        .order_by(Recipient.position, Delivery.position)
+    ).all()
+    tried: dict[int, list[str]] = defaultdict(list)
+    for org_id, role, channel, state in rows:
+        tried[org_id].append(f"{role} {channel}:{state}")
+    return tried
 
 
 def _timeline(times: list[float], horizon_s: float, total: int) -> list[dict[str, float]]:

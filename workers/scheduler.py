@@ -60,6 +60,12 @@ def add_jobs(scheduler: BaseScheduler, tick_seconds: float = TICK_SECONDS) -> Ba
         _in_transaction(drills.tick, "drills"), seconds=tick_seconds, id="drills", **common
     )
     scheduler.add_job(
+        _in_transaction(drills.close_due, "drills closed"),
+        seconds=tick_seconds,
+        id="drill-deadlines",
+        **common,
+    )
+    scheduler.add_job(
         _in_transaction(escalation.tick, "escalation"),
         seconds=tick_seconds,
         id="escalation",
