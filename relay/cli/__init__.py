@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from relay.cli import alert_cmd, db_cmd, demo, directory_cmd, drill_cmd, process_cmd
+from relay.cli import alert_cmd, db_cmd, demo, directory_cmd, drill_cmd, process_cmd, user_cmd
 from relay.config import ConfigError
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app.add_typer(db_cmd.app, name="db")
 app.add_typer(directory_cmd.app, name="directory")
 app.add_typer(alert_cmd.app, name="alert")
 app.add_typer(drill_cmd.app, name="drill")
+app.add_typer(user_cmd.app, name="user")
 app.command()(process_cmd.serve)
 app.command()(process_cmd.worker)
 app.command()(process_cmd.scheduler)

@@ -17,6 +17,7 @@ def serve(
     import uvicorn
 
     from relay.web.app import create_app
+    from workers import tasks  # noqa: F401  (entry point: registers the outbox publisher)
 
     uvicorn.run(create_app(settings()), host=host, port=port, log_level="info", access_log=False)
 

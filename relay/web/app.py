@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relay.config import Settings, load_settings
-from relay.web import links, twilio_webhooks
+from relay.web import api, links, twilio_webhooks
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -15,9 +17,41 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.include_router(twilio_webhooks.router)
     app.include_router(links.router)
+    app.include_router(api.router)
+    _json_errors(app)
 
     @app.get("/healthz", response_class=PlainTextResponse)
     def healthz() -> str:
         return "ok"
 
     return app
+
+
+def _json_errors(app: FastAPI) -> None:
+    """Errors are JSON with a message; bad input is 4xx, never a 500 with a traceback."""
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > api.MAX_BODY:
+            return JSONResponse({"error": "request body too large"}, status_code=413)
+        return await call_next(request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if not request.url.path.startswith("/api/"):
+            return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
+        detail = exc.detail if isinstance(exc.detail, dict) else {"message": exc.detail}
+        return JSONResponse(
+            {"error": detail.get("message", ""), **detail},
+            exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())), "reason": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"error": "invalid request", "details": errors}, status_code=422)

@@ -1,0 +1,418 @@
+"""The HTTP API, `/api/v1` (SPEC 5.2): bearer tokens, roles, audit; JSON errors, never a 500
+for bad input. Thin: every handler calls one relay service, in one transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relay import audit, directory, drills, lifecycle, reports
+from relay.audience import AudienceError, parse_audience
+from relay.config import Settings
+from relay.db import session_factory
+from relay.directory_csv import DirectoryFileError, parse_directory
+from relay.durations import parse_duration
+from relay.issuing import IssueError, IssueRequest, issue_alert
+from relay.models import (
+    Alert,
+    AuditEvent,
+    Contact,
+    DrillRun,
+    InboundMessage,
+    Organization,
+    Recipient,
+    User,
+)
+from relay.runtime import Runtime
+from relay.status import alert_status
+from relay.users import UserError, allowed, authenticate, create_user
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/v1")
+MAX_BODY = 2_000_000  # a directory CSV of ~20,000 contacts
+
+
+def _session(request: Request) -> Iterator[Session]:
+    """One transaction per request. Handlers that queue work commit first, then publish."""
+    settings: Settings = request.app.state.settings
+    with session_factory(settings.database_url)() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+DB = Annotated[Session, Depends(_session)]
+
+
+def _user(request: Request, session: DB) -> User:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    user = authenticate(session, token.strip())
+    if user is None:
+        raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
+    return user
+
+
+def need(permission: str) -> Any:
+    def check(user: Annotated[User, Depends(_user)]) -> User:
+        if not allowed(user, permission):
+            raise HTTPException(403, f"role {user.role} may not do this ({permission})")
+        return user
+
+    return Depends(check)
+
+
+Reader = Annotated[User, need("read")]
+Operator = Annotated[User, need("alerts")]
+Coordinator = Annotated[User, need("drills")]
+Admin = Annotated[User, need("directory")]
+
+
+def _publish(request: Request) -> None:
+    """After commit: queue what the transaction wrote; the sweeper retries on failure."""
+    try:
+        Runtime(request.app.state.settings).publish_outbox()
+    except Exception as exc:  # broker down or no publisher in this process: the outbox keeps it
+        log.warning("publish after commit deferred to the sweeper: %s", exc)
+
+
+# --- alerts -----------------------------------------------------------------------------------
+
+
+class IssueBody(BaseModel):
+    template: str = Field(max_length=64)
+    audience: str = Field(max_length=2000, examples=["kind:association+district:西柴"])
+    variables: dict[str, str] = Field(default_factory=dict, max_length=20)
+    channels: list[str] = Field(default=["sms", "voice", "email"], max_length=3)
+    mode: str = "cascade"
+    ack_within: str = "15m"
+    status: str = "Actual"
+
+
+def _issue(session: Session, settings: Settings, body: IssueBody, actor: str) -> Alert:
+    try:
+        request = IssueRequest(
+            template=body.template,
+            audience=parse_audience(body.audience),
+            variables=body.variables,
+            channels=tuple(body.channels),
+            mode=body.mode,
+            ack_within=parse_duration(body.ack_within),
+            status=body.status,
+            issued_by=actor,
+        )
+        with session.begin_nested():
+            return issue_alert(session, settings, request)
+    except (IssueError, AudienceError, ValueError) as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+@router.post("/alerts", status_code=201)
+def issue(request: Request, body: IssueBody, session: DB, user: Operator) -> dict[str, Any]:
+    alert = _issue(session, request.app.state.settings, body, user.name)
+    result = alert_status(session, alert)
+    session.commit()
+    _publish(request)
+    return {k: result[k] for k in ("id", "reference", "state", "recipients")}
+
+
+@router.get("/alerts")
+def list_alerts(
+    session: DB, _: Reader, limit: int = Query(50, ge=1, le=500)
+) -> list[dict[str, Any]]:
+    alerts = session.scalars(select(Alert).order_by(Alert.id.desc()).limit(limit))
+    return [
+        {
+            "id": a.id,
+            "reference": a.reference,
+            "status": a.status,
+            "msg_type": a.msg_type,
+            "template": a.template,
+            "state": a.state,
+            "sent_at": a.sent_at.isoformat(),
+        }
+        for a in alerts
+    ]
+
+
+def _alert(session: Session, alert_id: int) -> Alert:
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise HTTPException(404, f"no alert {alert_id}")
+    return alert
+
+
+@router.get("/alerts/{alert_id}")
+def show_alert(alert_id: int, session: DB, _: Reader) -> dict[str, Any]:
+    return alert_status(session, _alert(session, alert_id))
+
+
+@router.get("/alerts/{alert_id}/recipients")
+def recipients(alert_id: int, session: DB, _: Reader) -> list[dict[str, Any]]:
+    _alert(session, alert_id)
+    rows = session.execute(
+        select(Recipient, Contact.name, Organization.code)
+        .join(Contact, Contact.id == Recipient.contact_id)
+        .join(Organization, Organization.id == Recipient.organization_id)
+        .where(Recipient.alert_id == alert_id)
+        .order_by(Recipient.position)
+    ).all()
+    return [
+        {
+            "id": r.id,
+            "org": code,
+            "contact": name,
+            "state": r.state,
+            "step": r.step,
+            "reached_at": r.reached_at,
+            "acknowledged_at": r.acknowledged_at,
+            "ack_method": r.ack_method,
+            "answer": r.ack_answer,
+        }
+        for r, name, code in rows
+    ]
+
+
+class UpdateBody(BaseModel):
+    template: str = Field(max_length=64)
+    variables: dict[str, str] = Field(default_factory=dict, max_length=20)
+
+
+@router.post("/alerts/{alert_id}/update", status_code=201)
+def update_alert(
+    request: Request, alert_id: int, body: UpdateBody, session: DB, user: Operator
+) -> dict[str, Any]:
+    _alert(session, alert_id)
+    try:
+        with session.begin_nested():
+            alert = lifecycle.update_alert(
+                session,
+                request.app.state.settings,
+                alert_id,
+                body.template,
+                body.variables,
+                user.name,
+            )
+    except lifecycle.LifecycleError as exc:
+        raise HTTPException(409, str(exc)) from None
+    result = {"id": alert.id, "reference": alert.reference, "updates": alert_id}
+    session.commit()
+    _publish(request)
+    return result
+
+
+@router.post("/alerts/{alert_id}/cancel")
+def cancel_alert(request: Request, alert_id: int, session: DB, user: Operator) -> dict[str, Any]:
+    _alert(session, alert_id)
+    try:
+        with session.begin_nested():
+            notice = lifecycle.cancel_alert(
+                session, request.app.state.settings, alert_id, user.name
+            )
+    except lifecycle.LifecycleError as exc:
+        raise HTTPException(409, str(exc)) from None
+    result = {"id": alert_id, "state": "cancelled", "notice": notice.id if notice else None}
+    session.commit()
+    _publish(request)
+    return result
+
+
+class AckBody(BaseModel):
+    note: str = Field(min_length=1, max_length=1000)
+    answer: str = Field(default="ack", max_length=32)
+
+
+@router.post("/alerts/{alert_id}/recipients/{recipient_id}/ack")
+def manual_ack(
+    alert_id: int, recipient_id: int, body: AckBody, session: DB, user: Operator
+) -> dict[str, Any]:
+    recipient = session.get(Recipient, recipient_id)
+    if recipient is None or recipient.alert_id != alert_id:
+        raise HTTPException(404, f"no recipient {recipient_id} in alert {alert_id}")
+    org = session.get(Organization, recipient.organization_id)
+    contact = session.get(Contact, recipient.contact_id)
+    assert org is not None and contact is not None
+    try:
+        result = lifecycle.manual_ack(
+            session, alert_id, org.code, user.name, body.note, contact.name, body.answer
+        )
+    except lifecycle.LifecycleError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return result[0]
+
+
+# --- drills -------------------------------------------------------------------------------
+
+
+class DrillBody(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    cron: str = Field(max_length=100)
+    template: str = "drill"
+    audience: str = "all"
+    channels: list[str] = Field(default=["sms", "voice", "email"], max_length=3)
+    mode: str = "cascade"
+    ack_within: str = "30m"
+    enabled: bool = True
+
+
+@router.get("/drills")
+def list_drills(session: DB, _: Reader) -> list[dict[str, Any]]:
+    return drills.schedules_overview(session)
+
+
+@router.post("/drills", status_code=201)
+def save_drill(body: DrillBody, session: DB, user: Coordinator) -> dict[str, Any]:
+    try:
+        spec = drills.ScheduleSpec(
+            name=body.name,
+            cron=body.cron,
+            template=body.template,
+            audience=body.audience,
+            channels=tuple(body.channels),
+            mode=body.mode,
+            ack_within=parse_duration(body.ack_within),
+            enabled=body.enabled,
+        )
+        with session.begin_nested():
+            _, upcoming = drills.save_schedule(session, spec, actor=user.name)
+    except (drills.DrillError, ValueError) as exc:
+        raise HTTPException(422, str(exc)) from None
+    return {"name": body.name, "next": [t.isoformat() for t in upcoming]}
+
+
+@router.post("/drills/{name}/run", status_code=201)
+def run_drill(request: Request, name: str, session: DB, user: Coordinator) -> dict[str, Any]:
+    try:
+        with session.begin_nested():
+            run = drills.run_now(session, name, actor=user.name)
+    except drills.DrillError as exc:
+        raise HTTPException(404 if "no drill" in str(exc) else 409, str(exc)) from None
+    result = {"run_id": run.id}
+    session.commit()
+    _publish(request)
+    return result
+
+
+@router.get("/drills/runs/{run_id}/report")
+def drill_report(run_id: int, session: DB, _: Reader) -> dict[str, Any]:
+    if session.get(DrillRun, run_id) is None:
+        raise HTTPException(404, f"no drill run {run_id}")
+    try:
+        return reports.drill_report(session, run_id)
+    except reports.ReportError as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+# --- directory, reports, audit, users ------------------------------------------------------
+
+
+@router.get("/directory")
+def directory_summary(session: DB, _: Reader, district: str | None = None) -> dict[str, Any]:
+    return directory.summary(session, district)
+
+
+@router.post("/directory/import")
+async def directory_import(
+    request: Request, session: DB, user: Admin, dry_run: bool = False
+) -> dict[str, Any]:
+    data = await request.body()
+    if len(data) > MAX_BODY:
+        raise HTTPException(413, f"directory file larger than {MAX_BODY} bytes")
+    try:
+        parsed = parse_directory(data)
+    except DirectoryFileError as exc:
+        raise HTTPException(
+            422, {"message": str(exc), "errors": [e.__dict__ for e in exc.errors]}
+        ) from None
+    if dry_run:
+        return {
+            "ok": True,
+            "dry_run": True,
+            "organizations": len(parsed.orgs),
+            "contacts": len(parsed.contacts),
+        }
+    changes = directory.apply_directory(session, parsed, actor=user.name, source="api")
+    session.commit()
+    return {"ok": True, **changes.as_dict()}
+
+
+@router.get("/reports")
+def inbound_reports(session: DB, _: Reader, open_only: bool = True) -> list[dict[str, Any]]:
+    stmt = (
+        select(InboundMessage, Organization.code, Alert.reference)
+        .outerjoin(Contact, Contact.id == InboundMessage.contact_id)
+        .outerjoin(Organization, Organization.id == Contact.organization_id)
+        .outerjoin(Alert, Alert.id == InboundMessage.alert_id)
+        .where(InboundMessage.interpretation.in_(("report", "unknown_sender")))
+    )
+    if open_only:
+        stmt = stmt.where(InboundMessage.handled_at.is_(None))
+    rows = session.execute(stmt.order_by(InboundMessage.received_at.desc()).limit(500)).all()
+    return [
+        {
+            "id": m.id,
+            "org": code,
+            "alert": ref,
+            "body": m.body,
+            "kind": m.interpretation,
+            "received_at": m.received_at,
+            "handled_at": m.handled_at,
+        }
+        for m, code, ref in rows
+    ]
+
+
+@router.post("/reports/{report_id}/handled")
+def report_handled(report_id: int, session: DB, user: Operator) -> dict[str, Any]:
+    message = session.get(InboundMessage, report_id)
+    if message is None:
+        raise HTTPException(404, f"no report {report_id}")
+    if message.handled_at is None:
+        message.handled_at, message.handled_by = datetime.now(UTC), user.name
+        audit.record(session, user.name, "report.handled", target=f"inbound {report_id}")
+    return {"id": report_id, "handled_by": message.handled_by}
+
+
+@router.get("/audit")
+def audit_log(
+    session: DB, _: Admin, limit: int = Query(100, ge=1, le=1000)
+) -> list[dict[str, Any]]:
+    events = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit))
+    return [
+        {
+            "id": e.id,
+            "actor": e.actor,
+            "action": e.action,
+            "target": e.target,
+            "summary": e.summary,
+            "at": e.at,
+        }
+        for e in events
+    ]
+
+
+class UserBody(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    role: str
+
+
+@router.post("/users", status_code=201)
+def new_user(body: UserBody, session: DB, user: Admin) -> dict[str, Any]:
+    try:
+        with session.begin_nested():
+            created, token = create_user(session, body.name, body.role, actor=user.name)
+    except UserError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return {"name": created.name, "role": created.role, "token": token}
