@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from channels.simulator import Behaviour, Population
 from relay import lifecycle
@@ -203,3 +203,121 @@ def test_cancel_mid_cascade_stops_every_pending_call(db_url: str, tmp_path: Path
         states = stack.states(alert_id)
         assert states == {"delivered": 5, "cancelled": 15}  # 5 calls, 5 alternates x (SMS + call)
         assert stack.status(alert_id)["state"] == "cancelled"
+
+
+def _sample_script(stack_url: str) -> tuple[Population, dict[str, int], dict[str, set[str]]]:
+    """Script the whole sample directory by organization class (index mod 6):
+    0 reply "１", 1 reply " 了解 ", 2 press 1 in the call, 3 tap the link (SMS or email),
+    4 primary's phone is an answering machine and the alternates answer "ok" / press 1 / tap,
+    5 everyone stays silent. Returns the population, each org's class, and each org's
+    contact addresses."""
+    population = Population(speed=10)
+    with transaction(stack_url) as session:
+        orgs = list(session.scalars(select(Organization).order_by(Organization.code)))
+        klass = {o.code: i % 6 for i, o in enumerate(orgs)}
+        addresses: dict[str, set[str]] = {}
+        for contact in session.scalars(select(Contact).order_by(Contact.id)):
+            code = contact.organization.code
+            k = klass[code]
+            primary = contact.priority == 1
+            for path in contact.paths:
+                addresses.setdefault(code, set()).add(path.address)
+                silent = k == 5 or (k == 4 and primary)
+                if path.kind == "email":
+                    answer = None if silent or (k in (0, 1, 2) and _has_phone(contact)) else "1"
+                    population.set(
+                        path.address, Behaviour(email_link_answer=answer, email_link_delay=5)
+                    )
+                    continue
+                mobile = path.line_type == "mobile"
+                b = Behaviour(
+                    line="mobile" if mobile else "landline",
+                    call_outcome="machine"
+                    if k == 4 and primary
+                    else "no-answer"
+                    if silent
+                    else "human",
+                    digits=None if silent else "1",
+                )
+                if mobile and not silent:
+                    if k == 0:
+                        b.sms_reply, b.sms_reply_delay = "１", 5
+                    elif k == 1:
+                        b.sms_reply, b.sms_reply_delay = " 了解 ", 5
+                    elif k == 3:
+                        b.link_answer, b.link_delay = "1", 5
+                    elif k == 4:
+                        b.sms_reply, b.sms_reply_delay = "ok", 5
+                population.set(path.address, b)
+    return population, klass, addresses
+
+
+def _has_phone(contact: Contact) -> bool:
+    return any(p.kind != "email" for p in contact.paths)
+
+
+def test_sample_directory_cascade_attribution_and_silent_list(db_url: str, tmp_path: Path) -> None:
+    from tests.conftest import SAMPLE_CSV
+
+    rates = {"sms_rate": 400, "voice_rate": 100, "email_rate": 200}
+    with Stack(db_url, tmp_path, Population(speed=10), scheduler=True, **rates) as stack:
+        stack.import_directory(SAMPLE_CSV)
+        population, klass, _ = _sample_script(stack.settings.database_url)
+        for address, behaviour in population.behaviours.items():
+            stack.sim.set_behaviour(address, behaviour)  # scripted before anything is sent
+        alert_id = stack.issue(
+            template="drill",
+            status="Exercise",
+            channels=("sms", "voice", "email"),
+            mode="cascade",
+            voice_after=timedelta(seconds=6),
+            next_contact_after=timedelta(seconds=12),
+        )
+        url = stack.settings.database_url
+
+        def settled() -> bool:
+            with transaction(url) as session:
+                waiting = session.scalar(
+                    select(func.count())
+                    .select_from(Recipient)
+                    .where(Recipient.alert_id == alert_id, Recipient.next_action_at.is_not(None))
+                )
+            return waiting == 0 and not stack.sim.pending
+
+        wait_until(settled, 240, "cascade settled", 0.5)
+        with transaction(url) as session:
+            rows = session.execute(
+                select(
+                    Organization.code, Contact.priority, Recipient.ack_method, Recipient.alert_id
+                )
+                .join(Recipient, Recipient.contact_id == Contact.id)
+                .join(Organization, Organization.id == Contact.organization_id)
+                .where(Recipient.alert_id == alert_id, Recipient.acknowledged_at.is_not(None))
+            ).all()
+        acked = {code for code, *_ in rows}
+        print(
+            f"\nsample cascade: {len(acked)} of {len(klass)} organizations acknowledged; "
+            f"status {stack.status(alert_id)['overall']}"
+        )
+        assert all(alert == alert_id for *_, alert in rows)
+        for code, priority, method, _ in rows:
+            k = klass[code]
+            assert k != 5, f"{code} was scripted silent but acknowledged"
+            if k == 4:
+                assert priority > 1, f"{code}: the machine-answered primary cannot acknowledge"
+            if k == 2:
+                assert method in ("voice_key", "link"), (code, method)
+        status = stack.status(alert_id)
+        assert set(status["silent_orgs"]) == set(klass) - acked
+        # Silent: exactly the class-5 organizations, and class-4 ones with no alternate to turn to.
+        with transaction(url) as session:
+            contacts_per_org = dict(
+                session.execute(
+                    select(Organization.code, func.count(Contact.id))
+                    .join(Contact, Contact.organization_id == Organization.id)
+                    .group_by(Organization.code)
+                ).all()
+            )
+        expected = {c for c, k in klass.items() if k == 5 or (k == 4 and contacts_per_org[c] == 1)}
+        assert set(status["silent_orgs"]) == expected
+        assert stack.sim.violations == []
