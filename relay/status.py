@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from sqlalchemy import func, select
@@ -59,6 +60,16 @@ def alert_status(session: Session, alert: Alert) -> dict[str, Any]:
         .order_by(Organization.code)
     ).all()
     overall = {k: sum(c[k] for c in per_channel.values()) for k in per_channel["sms"]}
+    ack_times = sorted(
+        (t - alert.sent_at).total_seconds()
+        for t in session.scalars(
+            select(Recipient.acknowledged_at).where(
+                Recipient.alert_id == alert.id, Recipient.acknowledged_at.is_not(None)
+            )
+        )
+        if t is not None
+    )
+    median_ack = statistics.median(ack_times) if ack_times else None
     return {
         "id": alert.id,
         "reference": alert.reference,
@@ -71,6 +82,7 @@ def alert_status(session: Session, alert: Alert) -> dict[str, Any]:
         "recipients": recipients,
         "reached": reached,
         "acknowledged": acknowledged,
+        "median_time_to_ack_s": median_ack,
         "silent_orgs": list(silent),
         "overall": overall,
         **{ch: per_channel[ch] for ch in CHANNELS},

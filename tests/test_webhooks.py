@@ -196,3 +196,21 @@ def test_link_get_changes_nothing_post_acknowledges(app_env, db_url) -> None:
     assert done.status_code == 200 and "受け付けました" in done.text
     assert counts(db_url) == (0, 0, 1)
     assert client.post(path, data={"answer": "7"}).status_code == 422
+
+
+def test_expired_link_is_410_and_records_nothing(app_env, db_url) -> None:
+    from datetime import UTC, datetime
+
+    from relay.links import make_token
+    from relay.models import Recipient
+
+    client, alert_id, _ = app_env
+    with transaction(db_url) as s:
+        recipient_id = s.scalars(select(Recipient.id).where(Recipient.alert_id == alert_id)).one()
+    token = make_token(
+        "webhook-test-secret-key", recipient_id, "sms", datetime.now(UTC) - timedelta(seconds=1)
+    )
+    page = client.get(f"/a/{token}")
+    assert page.status_code == 410 and "このリンクは使えません" in page.text
+    assert client.post(f"/a/{token}", data={"answer": "1"}).status_code == 410
+    assert counts(db_url) == (0, 0, 0)

@@ -101,6 +101,10 @@ def issue(
         )
 
 
+def _minutes(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds / 60:.1f} min"
+
+
 def _status_table(data: dict[str, Any]) -> Table:
     table = Table(title=f"alert {data['id']} {data['reference']} — {data['state']}")
     table.add_column("channel")
@@ -113,6 +117,7 @@ def _status_table(data: dict[str, Any]) -> Table:
         )
     table.caption = (
         f"recipients {data['recipients']} · acknowledged {data['acknowledged']} · "
+        f"median time to acknowledge {_minutes(data['median_time_to_ack_s'])} · "
         f"silent organizations {len(data['silent_orgs'])}"
     )
     return table
