@@ -176,3 +176,19 @@ def test_drills_through_the_api(api) -> None:
     report = client.get(f"/api/v1/drills/runs/{run.json()['run_id']}/report", headers=h["viewer"])
     assert report.status_code == 409  # not started yet: no alert to report on
     assert client.get("/api/v1/drills/runs/999/report", headers=h["viewer"]).status_code == 404
+
+
+def test_health_and_readiness(api) -> None:
+    client, _ = api
+    assert client.get("/healthz").text == "ok"
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json() == {"ready": True, "database": "ok"}
+
+
+def test_readiness_fails_clearly_without_a_database() -> None:
+    unreachable = load_settings({"RELAY_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
+    with TestClient(create_app(unreachable)) as client:
+        assert client.get("/healthz").status_code == 200  # the process is up...
+        response = client.get("/readyz")  # ...but not ready, and says why
+        assert response.status_code == 503
+        assert response.json() == {"ready": False, "database": "OperationalError"}

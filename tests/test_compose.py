@@ -29,3 +29,26 @@ def test_compose_has_the_production_shape() -> None:
         assert env["RELAY_DATABASE_URL"].startswith("postgresql://")
         assert env["RELAY_BROKER_URL"].startswith("redis://")
     assert (ROOT / services["api"]["build"]["dockerfile"]).exists()
+
+
+def test_every_service_command_is_a_real_relay_subcommand() -> None:
+    from typer.main import get_command
+
+    from relay.cli import app
+
+    cli = get_command(app)
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["services"]
+    checked = 0
+    for name, service in services.items():
+        command = service.get("command")
+        if not command or command[0] != "relay":
+            continue
+        group = cli
+        for word in command[1:]:
+            if word.startswith("-"):
+                break
+            sub = group.get_command(None, word)  # type: ignore[attr-defined]
+            assert sub is not None, f"{name}: relay has no command {word!r}"
+            group = sub
+        checked += 1
+    assert checked >= 4

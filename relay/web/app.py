@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relay.config import Settings, load_settings
+from relay.db import session_factory
 from relay.web import api, links, twilio_webhooks
 
 
@@ -22,7 +24,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/healthz", response_class=PlainTextResponse)
     def healthz() -> str:
+        """The process is up."""
         return "ok"
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        """Ready to take traffic: the database answers. 503 with the reason otherwise."""
+        try:
+            with session_factory(settings.database_url)() as session:
+                session.execute(text("SELECT 1"))
+        except Exception as exc:
+            return JSONResponse({"ready": False, "database": type(exc).__name__}, status_code=503)
+        return JSONResponse({"ready": True, "database": "ok"})
 
     return app
 
