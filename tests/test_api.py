@@ -192,3 +192,14 @@ def test_readiness_fails_clearly_without_a_database() -> None:
         response = client.get("/readyz")  # ...but not ready, and says why
         assert response.status_code == 503
         assert response.json() == {"ready": False, "database": "OperationalError"}
+
+
+def test_metrics_expose_the_series_operators_alert_on(api) -> None:
+    client, h = api
+    assert client.post("/api/v1/alerts", json=ISSUE, headers=h["operator"]).status_code == 201
+    client.post("/webhooks/twilio/sms", data={"Body": "1"})  # unsigned: refused and counted
+    text = client.get("/metrics").text
+    assert 'relay_deliveries{channel="sms",state="queued"}' in text
+    assert 'relay_alerts{status="Actual",state="dispatching"} 1' in text
+    assert "relay_outbox_unpublished " in text and "relay_escalations_due " in text
+    assert 'relay_webhook_rejections_total{path="/webhooks/twilio/sms"}' in text

@@ -21,6 +21,7 @@ from relay.db import session_factory
 from relay.messages import answer_options
 from relay.models import Alert, Delivery, InboundMessage, Recipient
 from relay.tracking import ProviderEvent, apply_event
+from relay.web.metrics import WEBHOOK_REJECTIONS
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks/twilio", include_in_schema=False)
@@ -54,6 +55,7 @@ async def verified(request: Request) -> TwilioRequest:
     signature = request.headers.get("X-Twilio-Signature")
     if not verify_twilio_signature(url, pairs, signature, settings.twilio_auth_tokens):
         log.warning("twilio webhook %s: bad or missing signature", request.url.path)
+        WEBHOOK_REJECTIONS[request.url.path] += 1
         raise HTTPException(403, "invalid Twilio signature")
     params = dict(pairs)
     if params.get("AccountSid") != settings.twilio_account_sid:
