@@ -52,3 +52,19 @@ def test_every_service_command_is_a_real_relay_subcommand() -> None:
             group = sub
         checked += 1
     assert checked >= 4
+
+
+def test_prometheus_rules_use_series_the_relay_exports() -> None:
+    import re
+
+    rules = yaml.safe_load(
+        (ROOT / "ops" / "prometheus" / "relay-rules.yml").read_text(encoding="utf-8")
+    )
+    exported = set(
+        re.findall(
+            r'_family\(\s*"(relay_\w+)"', (ROOT / "relay" / "web" / "metrics.py").read_text()
+        )
+    )
+    for rule in rules["groups"][0]["rules"]:
+        used = set(re.findall(r"relay_\w+", rule["expr"]))
+        assert used and used <= exported, (rule["alert"], used - exported)
