@@ -27,6 +27,7 @@ from tests.harness import Stack, wait_until
 
 pytestmark = pytest.mark.slow
 
+WARD_DESK = "090-9999-0099"
 HEADER = (
     "org_code,org_name,org_kind,district,parent_code,tags,contact_name,role,priority,"
     "mobile,landline,email,language"
@@ -77,9 +78,29 @@ def test_cascade_replies_keys_links_and_reports(db_url: str, tmp_path: Path) -> 
                 ]
             )
             population.set(e164(mobile or landline), behaviour)
+        # The duty desk that gets the deadline summary; not an addressee of the alert itself.
+        writer.writerow(
+            [
+                "ward-office",
+                "金沢区役所",
+                "ward_office",
+                "",
+                "",
+                "",
+                "当番",
+                "危機管理担当",
+                1,
+                WARD_DESK,
+                "",
+                "",
+                "ja",
+            ]
+        )
     with Stack(db_url, tmp_path, population, scheduler=True) as stack:
         stack.import_directory(csv_path)
         alert_id = stack.issue(
+            audience="kind:association",
+            ack_within=timedelta(seconds=45),
             template="evacuation",
             variables={"level": "4", "area": "西柴", "shelters": "西柴小学校"},
             channels=("sms", "voice"),
@@ -134,6 +155,11 @@ def test_cascade_replies_keys_links_and_reports(db_url: str, tmp_path: Path) -> 
         # c4 never acknowledged: after its SMS and call the ward staff are told.
         wait_until(lambda: _silent_audit(url, alert_id), 60, "c4 reported silent", 0.3)
         assert stack.status(alert_id)["silent_orgs"] == ["c4"]
+        # At the deadline the duty desk is told who is still silent.
+        desk = e164(WARD_DESK)
+        wait_until(lambda: stack.sim.log.requests_to(desk), 90, "deadline summary to the desk", 0.3)
+        summary = stack.sim.log.requests_to(desk)[0].body or ""
+        assert f"{reference} 期限時点で未応答 1団体：c4自治会" in summary
 
 
 def _silent_audit(url: str, alert_id: int) -> bool:

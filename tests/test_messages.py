@@ -37,7 +37,16 @@ from relay.messages.catalog import (
 )
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "messages"
-EVENTS = ["earthquake", "tsunami", "evacuation", "shelter-open", "all-clear", "drill", "test"]
+EVENTS = [
+    "earthquake",
+    "tsunami",
+    "evacuation",
+    "shelter-open",
+    "all-clear",
+    "drill",
+    "test",
+    "staff-summary",
+]
 SENT = datetime(2024, 11, 29, 1, 5, tzinfo=UTC)  # 10:05 in Tokyo
 # The brief's ~40-character link, and a real one: https://host/a/ + links.py's 28-char token.
 LINK_40 = "https://relay.example.jp/a/" + "A" * 13

@@ -15,7 +15,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.orm import Session
 
-from relay import drills, escalation
+from relay import deadlines, drills, escalation
 from relay.runtime import get_runtime
 from workers import tasks  # noqa: F401  (registers the outbox publisher)
 
@@ -40,6 +40,10 @@ def _in_transaction(step: Callable[[Session], int], name: str) -> Callable[[], N
     return job
 
 
+def _deadline_summaries(session: Session) -> int:
+    return deadlines.summarize_due(session, get_runtime().settings)
+
+
 def _recover_stale_claims(session: Session) -> int:
     lease = timedelta(seconds=get_runtime().settings.claim_lease_s)
     return escalation.recover_stale_claims(session, lease)
@@ -58,6 +62,12 @@ def add_jobs(scheduler: BaseScheduler, tick_seconds: float = TICK_SECONDS) -> Ba
     common = {"trigger": "interval", "coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
     scheduler.add_job(
         _in_transaction(drills.tick, "drills"), seconds=tick_seconds, id="drills", **common
+    )
+    scheduler.add_job(
+        _in_transaction(_deadline_summaries, "deadline summaries"),
+        seconds=tick_seconds,
+        id="deadline-summaries",
+        **common,
     )
     scheduler.add_job(
         _in_transaction(drills.close_due, "drills closed"),
