@@ -90,7 +90,7 @@ def _bar_chart(rows: list[dict[str, Any]], key: str, width: int = 640) -> Markup
     ]
     for i, row in enumerate(rows):
         top = i * (bar + gap) + 5
-        length = (width - label_w - 60) * float(row["rate"])
+        length = (width - label_w - 110) * float(row["rate"])  # room for the label
         name = str(row[key]).replace("&", "&amp;").replace("<", "&lt;")
         parts.append(
             f'<text x="0" y="{top + 14}" font-size="12">{name}</text>'
