@@ -194,8 +194,11 @@ def test_link_get_changes_nothing_post_acknowledges(app_env, db_url) -> None:
     assert counts(db_url) == (0, 0, 0)
     done = client.post(path, data={"answer": "1"})
     assert done.status_code == 200 and "受け付けました" in done.text
-    assert counts(db_url) == (0, 0, 1)
+    assert counts(db_url) == (1, 0, 1)  # the tap is on record, and one acknowledgement
+    again = client.post(path, data={"answer": "1"})  # a second tap: an event, not an ack
+    assert again.status_code == 200 and counts(db_url) == (2, 0, 1)
     assert client.post(path, data={"answer": "7"}).status_code == 422
+    assert counts(db_url) == (2, 0, 1)
 
 
 def test_expired_link_is_410_and_records_nothing(app_env, db_url) -> None:

@@ -3,6 +3,7 @@ acknowledges nothing (mail scanners open links); only the button's POST acknowle
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from relay import acks
 from relay.links import LinkError, read_token
 from relay.messages import answer_options
-from relay.models import Alert, Contact, Delivery, Recipient
+from relay.models import Alert, Contact, Delivery, InboundMessage, Recipient
 from relay.tracking import mark_reached
 from relay.web.twilio_webhooks import _sessions
 
@@ -140,5 +141,21 @@ def answer(request: Request, token: str, answer: str = Form("1")) -> HTMLRespons
         )
         if option is None:
             return _error("unknown answer", 422)
-        acks.acknowledge(session, recipient, "link", option.code, now, channel=channel)
+        # Kept as an inbound event like an SMS or a keypress, so an answer given after another
+        # method already acknowledged is still on record.
+        inbound = InboundMessage(
+            provider_sid=f"link:{recipient.id}:{uuid.uuid4().hex}",
+            channel="link",
+            body=option.digit,
+            contact_id=recipient.contact_id,
+            alert_id=alert.id,
+            interpretation="ack" if recipient.acknowledged_at is None else "ack_again",
+            payload={"channel": channel, "answer": option.code},
+            received_at=now,
+        )
+        session.add(inbound)
+        session.flush()
+        acks.acknowledge(
+            session, recipient, "link", option.code, now, channel=channel, inbound_id=inbound.id
+        )
         return _render_alert(session, recipient, alert, channel, language, option.label)
