@@ -42,3 +42,41 @@ def test_demo_runs_an_exercise_and_its_report_matches_the_simulator(tmp_path: Pa
     html = reports[0].read_text(encoding="utf-8")
     assert "【訓練】" in html and "<svg" in html and 'id="never-answered"' in html
     assert (workdir / "relay.db").exists()  # embedded: a SQLite file, no server
+
+
+def test_the_same_demo_runs_on_postgresql_and_redis(pg_url: str, tmp_path: Path) -> None:
+    from tests.conftest import TEST_BROKER, _truncate, flush_test_broker
+
+    flush_test_broker()  # skips, saying why, without Redis
+    _truncate(pg_url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RELAY_", "TWILIO_", "SMTP_"))}
+    env |= {
+        "RELAY_DATABASE_URL": pg_url,
+        "RELAY_BROKER_URL": TEST_BROKER,
+        "RELAY_BROKER_PREFIX": f"relay-demo-{os.getpid()}:",
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from relay.cli import main; main()",
+            "demo",
+            "--recipients",
+            "80",
+            "--speed",
+            "120",
+            "--workdir",
+            str(tmp_path / "demo"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (
+        "postgresql" in result.stdout
+        and "the report matches the simulator's record" in result.stdout
+    )
+    assert not (tmp_path / "demo" / "relay.db").exists()  # nothing went to SQLite

@@ -214,23 +214,34 @@ def _settled(url: str, alert_id: int) -> bool:
     return not busy and not waiting
 
 
-def _simulator_record(sim: CarrierSimulator, owner: dict[str, str]) -> dict[str, Any]:
-    """What the simulator saw and did, in the report's terms."""
+def _simulator_record(
+    sim: CarrierSimulator, owner: dict[str, str], reference: str, other_ids: set[str]
+) -> dict[str, Any]:
+    """What the simulator saw and did for the drill alert, in the report's terms. Traffic of
+    other alerts (the deadline summary to the ward office) is told apart by its provider ids,
+    and SMS replies by the alert the relay's answer names."""
     log = sim.log
     accepted = {"sms": 0, "voice": 0, "email": 0}
     for record in log.of_kind("sms", "call", "email"):
+        if record.sid in other_ids:
+            continue
         if record.status in (201, 250) or record.result == "accepted":
             accepted["voice" if record.kind == "call" else record.kind] += 1
     acted: set[str] = set()
     for record in log.of_kind("inbound_sms"):
         reply = parse_reply(record.body or "")
-        if reply.kind in ("ack", "answer") and record.from_:
+        if (
+            reply.kind in ("ack", "answer")
+            and record.from_
+            and reference in (record.response or "")
+        ):
             acted.add(record.from_.lower())
-    for record in log.of_kind("gather"):
-        if record.params.get("Digits") in ("1", "2", "3") and record.to:
+    for record in log.of_kind("gather", "link_post"):
+        if record.sid in other_ids or not record.to:
+            continue
+        if record.kind == "gather" and record.params.get("Digits") in ("1", "2", "3"):
             acted.add(record.to.lower())
-    for record in log.of_kind("link_post"):
-        if record.status == 200 and record.to:
+        if record.kind == "link_post" and record.status == 200:
             acted.add(record.to.lower())
     return {"accepted": accepted, "orgs": {owner[a] for a in acted if a in owner}}
 
@@ -372,7 +383,16 @@ def _run_exercise(
     html.write_text(report_formats.to_html(report), encoding="utf-8")
     _print_summary(report)
     console.print(f"HTML report: [bold]{html.resolve()}[/]")
-    return _verify(report, _simulator_record(sim, owner))
+    with session_factory(url)() as session:
+        other_ids = {
+            pid
+            for pid in session.scalars(
+                select(Delivery.provider_id).where(Delivery.alert_id != alert_id)
+            )
+            if pid
+        }
+    record = _simulator_record(sim, owner, report["alert"]["reference"], other_ids)
+    return _verify(report, record)
 
 
 def _wait_for_alert(url: str, run_id: int) -> int:
