@@ -28,8 +28,8 @@ check: $(STAMP)  ## lint and type-check
 	$(BIN)/ruff format --check relay channels workers
 	$(BIN)/mypy
 
-bench: $(STAMP)  ## run the benchmarks, write ops/bench/RESULTS.md
-	$(BIN)/python -m ops.bench.run
+bench: $(STAMP)  ## benchmarks (not written yet: the performance issue is open)
+	@echo "no benchmarks yet: ops/bench/ is still to be written" >&2; exit 1
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
