@@ -72,7 +72,3 @@ def is_final(channel: str, state: str) -> bool:
     """Nothing more will be heard about this delivery. Email has no delivery receipts: the
     receiving server's acceptance (`sent`) is the last word, unless a bounce comes later."""
     return state in FINAL or (channel == "email" and state == SENT)
-
-
-def is_not_reached(state: str) -> bool:
-    return state in NOT_REACHED

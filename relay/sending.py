@@ -253,10 +253,9 @@ async def send_batch(
     for start in range(0, len(ids), size):
         total.merge(await send_chunk(sessions, senders, ids[start : start + size]))
         if total.retry_after:
-            break  # the provider is throttling us: hand the rest back for a later retry
-    if total.retry_after:
-        done = set(total.retry)
-        total.retry.extend(i for i in ids if i not in done)
+            # The provider is throttling us: stop here. The task retries after Retry-After
+            # with the same ids; the rows not yet claimed are still queued and go then.
+            break
     return total
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from channels.masking import mask_phone
 from channels.twilio_errors import call_outcome, message_outcome
 from channels.twilio_signature import verify_twilio_signature
-from channels.twilio_voice import call_twiml, messaging_twiml, say_twiml
+from channels.twilio_voice import call_twiml, hangup_twiml, messaging_twiml, say_twiml
 from relay import acks, inbound, voice_script
 from relay.config import Settings
 from relay.db import session_factory
@@ -153,7 +153,7 @@ def voice_twiml(request: Request, tw: Verified) -> Response:
             datetime.now(UTC),
         )
         if outcome is not None and outcome.value == "machine":
-            return Response("<Response><Hangup/></Response>", media_type=XML)
+            return Response(hangup_twiml(), media_type=XML)
         return Response(_menu_twiml(request, delivery, alert), media_type=XML)
 
 
