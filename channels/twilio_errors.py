@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 
 from channels.base import ChannelError, Outcome
-from channels.masking import scrub
-from channels.twilio_http import ResponseInfo, TwilioTransportError
+from channels.masking import mask_phone, scrub
+from channels.twilio_http import ResponseInfo, TwilioTransportError, capture_response
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Codes that mean "this message to this recipient can never go through": retrying is useless,
 # the service should move the recipient to its next step instead.
@@ -149,3 +156,27 @@ def call_outcome(call_status: str | None, answered_by: str | None = None) -> Out
 def is_machine(answered_by: str | None) -> bool:
     """True when AnsweredBy names an answering machine or a fax."""
     return (answered_by or "").strip().lower() in MACHINE_ANSWERS
+
+
+async def create_with_twilio(kind: str, to: str, create: Callable[[], Awaitable[T]]) -> T:
+    """Run one Twilio create call; any failure becomes the ChannelError its code maps to, and
+    an answer without a SID is ambiguous (accepted, so it may go out: never resend blindly)."""
+    with capture_response() as info:
+        try:
+            created = await create()
+        except Exception as exc:
+            error = channel_error(exc, info)
+            log.warning(
+                "%s to %s failed: code=%s permanent=%s ambiguous=%s",
+                kind,
+                mask_phone(to),
+                error.code,
+                error.permanent,
+                error.ambiguous,
+            )
+            raise error from exc
+    if not getattr(created, "sid", None):
+        raise ChannelError(
+            f"Twilio accepted the {kind} without a SID", permanent=False, ambiguous=True
+        )
+    return created

@@ -6,10 +6,10 @@ import logging
 
 from twilio.rest import Client
 
-from channels.base import ChannelError, Outcome, Receipt, SmsMessage
+from channels.base import Outcome, Receipt, SmsMessage
 from channels.masking import mask_phone
-from channels.twilio_errors import channel_error
-from channels.twilio_http import RelayTwilioHttpClient, capture_response
+from channels.twilio_errors import create_with_twilio
+from channels.twilio_http import RelayTwilioHttpClient
 
 log = logging.getLogger(__name__)
 
@@ -53,29 +53,16 @@ class TwilioSms:
             if self.messaging_service_sid
             else {"from_": str(self.from_number)}
         )
-        with capture_response() as info:
-            try:
-                created = await self.client.messages.create_async(
-                    to=message.to,
-                    body=message.body,
-                    status_callback=message.status_callback or None,
-                    **sender,
-                )
-            except Exception as exc:
-                error = channel_error(exc, info)
-                log.warning(
-                    "sms to %s failed: code=%s permanent=%s ambiguous=%s",
-                    mask_phone(message.to),
-                    error.code,
-                    error.permanent,
-                    error.ambiguous,
-                )
-                raise error from exc
-        if not created.sid:
-            # Accepted, so it may go out: resending blindly could duplicate it.
-            raise ChannelError(
-                "Twilio accepted the SMS without a SID", permanent=False, ambiguous=True
-            )
+        created = await create_with_twilio(
+            "sms",
+            message.to,
+            lambda: self.client.messages.create_async(
+                to=message.to,
+                body=message.body,
+                status_callback=message.status_callback or None,
+                **sender,
+            ),
+        )
         segments = _int(created.num_segments, default=1)
         log.debug(
             "sms to %s queued: %s (%d segments)", mask_phone(message.to), created.sid, segments

@@ -8,10 +8,10 @@ from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
-from channels.base import ChannelError, Outcome, Receipt, VoiceCall
+from channels.base import Outcome, Receipt, VoiceCall
 from channels.masking import mask_phone
-from channels.twilio_errors import channel_error
-from channels.twilio_http import RelayTwilioHttpClient, capture_response
+from channels.twilio_errors import create_with_twilio
+from channels.twilio_http import RelayTwilioHttpClient
 
 log = logging.getLogger(__name__)
 
@@ -60,25 +60,13 @@ class TwilioVoice:
         if call.detect_machine:
             # "Enable": AnsweredBy as soon as known, so the TwiML can hang up on a machine.
             options["machine_detection"] = "Enable"
-        with capture_response() as info:
-            try:
-                created = await self.client.calls.create_async(
-                    to=call.to, from_=self.from_number, url=call.twiml_url, method="POST", **options
-                )
-            except Exception as exc:
-                error = channel_error(exc, info)
-                log.warning(
-                    "call to %s failed: code=%s permanent=%s ambiguous=%s",
-                    mask_phone(call.to),
-                    error.code,
-                    error.permanent,
-                    error.ambiguous,
-                )
-                raise error from exc
-        if not created.sid:
-            raise ChannelError(
-                "Twilio accepted the call without a SID", permanent=False, ambiguous=True
-            )
+        created = await create_with_twilio(
+            "call",
+            call.to,
+            lambda: self.client.calls.create_async(
+                to=call.to, from_=self.from_number, url=call.twiml_url, method="POST", **options
+            ),
+        )
         log.debug("call to %s queued: %s", mask_phone(call.to), created.sid)
         return Receipt(provider=self.provider, provider_id=created.sid, outcome=Outcome.QUEUED)
 
