@@ -35,10 +35,16 @@ def mask_email(address: str | None) -> str:
 # E.164, and Japanese domestic forms (090-1234-5678, 09012345678).
 _PHONE = re.compile(r"\+\d{7,15}|\b0\d{1,4}-\d{1,4}-\d{4}\b|\b0\d{9,10}\b")
 _EMAIL = re.compile(r"[^\s<>\"'@,;:]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+# Acknowledgement links (/a/<token>): whoever has the token can answer for the recipient.
+_LINK = re.compile(r"(/a/)([A-Za-z0-9_\-]{4})[A-Za-z0-9_\-]{8,}")
+# Twilio auth tokens and similar secrets: 32 hex digits standing alone (SIDs keep their prefix).
+_HEX_SECRET = re.compile(r"(?<![A-Za-z0-9])[0-9a-f]{32}(?![A-Za-z0-9])")
 
 
 def scrub(text: str) -> str:
-    """Mask every phone number and email address inside free text (e.g. a provider's error
-    message, which often repeats the number it refused)."""
+    """Mask every phone number, email address, link token and auth token inside free text
+    (e.g. a provider's error message, which often repeats the number it refused)."""
+    text = _LINK.sub(r"\1\2****", text)
+    text = _HEX_SECRET.sub("********", text)
     text = _PHONE.sub(lambda m: mask_phone(m.group().replace("-", "")), text)
     return _EMAIL.sub(lambda m: mask_email(m.group()), text)

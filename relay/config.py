@@ -55,6 +55,16 @@ def _port(name: str, value: str) -> int:
     return int(value)
 
 
+def _choice(*allowed: str) -> Callable[[str, str], str]:
+    def parse(name: str, value: str) -> str:
+        for option in allowed:
+            if value.strip().lower() == option.lower():
+                return option
+        raise ConfigError(f"{name}: expected one of {', '.join(allowed)}, got {value!r}")
+
+    return parse
+
+
 _SID = re.compile(r"^AC[0-9a-f]{32}$")
 _MG = re.compile(r"^MG[0-9a-f]{32}$")
 
@@ -84,6 +94,8 @@ class Settings:
     claim_lease_s: float  # a claimed send not finished after this long was lost with its worker
     visibility_timeout_s: int  # Redis broker: an unacknowledged task is redelivered after this
     broker_prefix: str  # prefix of every broker key in Redis (several relays on one Redis)
+    log_format: str  # "json" (one object per line, for log shippers) or "text" (for people)
+    log_level: str
     workdir: Path
 
     @property
@@ -182,5 +194,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         claim_lease_s=parse("RELAY_CLAIM_LEASE", _rate, "60"),
         visibility_timeout_s=int(parse("RELAY_VISIBILITY_TIMEOUT", _rate, "600")),
         broker_prefix=get("RELAY_BROKER_PREFIX", "") or "",
+        log_format=parse("RELAY_LOG_FORMAT", _choice("json", "text"), "json"),
+        log_level=parse("RELAY_LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
         workdir=workdir,
     )

@@ -27,8 +27,9 @@ def plan_batches(session: Session, alert_id: int) -> int:
         size = BATCH_SIZE[channel]
         for start in range(0, len(ids), size):
             outbox.add(
-                session, "send_batch", channel=channel, ids=ids[start : start + size], queue=queue
-            )
+                session, "send_batch", channel=channel, ids=ids[start : start + size],
+                queue=queue, alert_id=alert_id,
+            )  # fmt: skip
             batches += 1
     session.execute(
         update(Alert)

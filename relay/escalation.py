@@ -127,8 +127,9 @@ def _outbox_sends(session: Session, alert: Alert, items: list[tuple[int, str, in
         size = BATCH_SIZE[channel]
         for start in range(0, len(ids), size):
             outbox.add(
-                session, "send_batch", channel=channel, ids=ids[start : start + size], queue=queue
-            )
+                session, "send_batch", channel=channel, ids=ids[start : start + size],
+                queue=queue, alert_id=alert.id,
+            )  # fmt: skip
 
 
 def tick(session: Session, now: datetime | None = None, limit: int = 500) -> int:

@@ -193,7 +193,11 @@ async def send_chunk(
                 values["b_state"] = UNKNOWN
                 result.ambiguous += 1
                 log.warning(
-                    "delivery %s to %s: outcome unknown (%s)", row.id, _masked(row), outcome
+                    "delivery %s to %s: outcome unknown (%s)",
+                    row.id,
+                    _masked(row),
+                    outcome,
+                    extra={"delivery_id": row.id},
                 )
             elif outcome.permanent or row.tries >= MAX_TRIES:
                 values |= {"b_state": "failed", "b_finished": finished}
@@ -208,7 +212,7 @@ async def send_chunk(
                     senders.limiters[row.channel].penalize(outcome.retry_after)
         else:
             # A bug or an unexpected library error: keep the row for a retry, log loudly.
-            log.error("delivery %s: unexpected %r", row.id, outcome)
+            log.error("delivery %s: unexpected %r", row.id, outcome, extra={"delivery_id": row.id})
             values |= {"b_state": QUEUED, "b_code": "internal", "b_msg": repr(outcome)[:500]}
             result.retry.append(row.id)
         updates.append(values)

@@ -8,12 +8,15 @@ is already sending.
 
 from __future__ import annotations
 
+import logging
+
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import setup_logging, worker_process_init
 from kombu.entity import Queue
 
 from relay.config import Settings, load_settings
 from relay.db import engine_for
+from relay.logs import configure as configure_logging
 from relay.runtime import reset_runtime
 
 QUEUES = ("alerts", "exercises")
@@ -60,6 +63,17 @@ def make_app() -> Celery:
 
 
 app = make_app()
+
+
+@setup_logging.connect
+def _relay_logging(loglevel: object = None, **_: object) -> None:
+    # Connected, this signal replaces Celery's own logging set-up: the worker logs JSON lines
+    # through the same masking formatter as every other relay process.
+    settings = load_settings()
+    if isinstance(loglevel, int):  # Celery passes the --loglevel option as a number
+        loglevel = logging.getLevelName(loglevel)
+    level = loglevel if isinstance(loglevel, str) else settings.log_level
+    configure_logging(settings.log_format, level.upper())
 
 
 @worker_process_init.connect

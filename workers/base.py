@@ -7,6 +7,7 @@ from typing import Any
 
 from celery import Task
 
+from relay.logs import log_context
 from relay.runtime import Runtime, get_runtime
 
 BACKOFF_BASE_S = 2.0
@@ -16,6 +17,12 @@ BACKOFF_CAP_S = 120.0
 class RelayTask(Task):  # type: ignore[misc]
     abstract = True
     max_retries = 30
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Every line logged while the task runs names the task and what it works on.
+        context = {k: kwargs[k] for k in ("alert_id", "run_id", "channel") if k in kwargs}
+        with log_context(task_id=self.request.id, **context):
+            return super().__call__(*args, **kwargs)
 
     @property
     def runtime(self) -> Runtime:

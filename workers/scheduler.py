@@ -16,6 +16,8 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.orm import Session
 
 from relay import deadlines, drills, escalation
+from relay.config import load_settings
+from relay.logs import configure as configure_logging
 from relay.runtime import get_runtime
 from workers import tasks  # noqa: F401  (registers the outbox publisher)
 
@@ -96,5 +98,6 @@ def build_scheduler(tick_seconds: float = TICK_SECONDS) -> BaseScheduler:
 
 
 def run(tick_seconds: float = TICK_SECONDS) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
     build_scheduler(tick_seconds).start()

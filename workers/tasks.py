@@ -17,16 +17,21 @@ def dispatch_alert(self: RelayTask, alert_id: int) -> int:
     runtime = self.runtime
     with runtime.sessions.begin() as session:
         batches = dispatch.plan_batches(session, alert_id)
+    log.info("alert %s: %d send batches planned", alert_id, batches)
     runtime.publish_outbox()
     return batches
 
 
 @app.task(base=RelayTask, bind=True, name="relay.send_batch")
-def send_batch(self: RelayTask, channel: str, ids: list[int]) -> int:
+def send_batch(self: RelayTask, channel: str, ids: list[int], alert_id: int | None = None) -> int:
+    # alert_id is only for the log context (RelayTask.__call__); older messages lack it.
     runtime = self.runtime
     result = runtime.run(sending.send_batch(runtime.sessions, runtime.senders, channel, ids))
+    log.info(
+        "%s batch: %d sent, %d failed, %d unknown, %d to retry",
+        channel, result.sent, result.failed, result.ambiguous, len(result.retry),
+    )  # fmt: skip
     if result.retry:
-        log.info("send_batch %s: %d to retry", channel, len(result.retry))
         self.retry_later(result.retry_after)
     return result.sent
 
@@ -52,9 +57,10 @@ def publish(topic: str, payload: dict[str, object]) -> None:
     if topic == "dispatch_alert":
         dispatch_alert.apply_async(kwargs={"alert_id": payload["alert_id"]}, queue=queue)
     elif topic == "send_batch":
-        send_batch.apply_async(
-            kwargs={"channel": payload["channel"], "ids": payload["ids"]}, queue=queue
-        )
+        kwargs = {"channel": payload["channel"], "ids": payload["ids"]}
+        if "alert_id" in payload:
+            kwargs["alert_id"] = payload["alert_id"]
+        send_batch.apply_async(kwargs=kwargs, queue=queue)
     elif topic == "run_drill":
         # A deterministic id: the same run published twice is visibly the same task.
         run_drill.apply_async(

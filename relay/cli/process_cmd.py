@@ -16,10 +16,14 @@ def serve(
     """The HTTP app: API, Twilio webhooks, acknowledgement links, console."""
     import uvicorn
 
+    from relay.logs import configure as configure_logging
     from relay.web.app import create_app
     from workers import tasks  # noqa: F401  (entry point: registers the outbox publisher)
 
-    uvicorn.run(create_app(settings()), host=host, port=port, log_level="info", access_log=False)
+    cfg = settings()
+    configure_logging(cfg.log_format, cfg.log_level)
+    # log_config=None: uvicorn keeps its hands off logging; its lines go through ours.
+    uvicorn.run(create_app(cfg), host=host, port=port, log_config=None, access_log=False)
 
 
 def worker(
@@ -29,12 +33,18 @@ def worker(
 ) -> None:
     """A Celery worker: dispatches and sends alerts."""
     cfg = settings()  # fail fast on bad configuration, before Celery starts
+    from relay.logs import configure as configure_logging
     from workers.app import app as celery_app
+
+    # Before Celery starts, so its start-up warnings are JSON lines too.
+    configure_logging(cfg.log_format, loglevel.upper())
 
     if cfg.embedded_broker and concurrency > 1:
         concurrency = 1  # the embedded SQLite broker takes exactly one consumer
-    celery_app.worker_main(
+    # -q: no start-up banner; the worker's output is JSON lines only (relay.logs).
+    celery_app.start(
         [
+            "-q",
             "worker",
             f"--concurrency={concurrency}",
             f"--queues={queues}",

@@ -85,7 +85,12 @@ def message_status(request: Request, tw: Verified) -> Response:
     )
     with _sessions(request).begin() as session:
         if apply_event(session, event, datetime.now(UTC)) is None:
-            log.info("status callback for unknown message %s (%s)", event.provider_id, status)
+            log.info(
+                "status callback for unknown message %s (%s)",
+                event.provider_id,
+                status,
+                extra={"delivery_id": event.delivery_hint},
+            )
     return Response(status_code=204)
 
 
@@ -104,7 +109,12 @@ def call_status(request: Request, tw: Verified) -> Response:
     )
     with _sessions(request).begin() as session:
         if apply_event(session, event, datetime.now(UTC)) is None:
-            log.info("call status for unknown call %s (%s)", event.provider_id, status)
+            log.info(
+                "call status for unknown call %s (%s)",
+                event.provider_id,
+                status,
+                extra={"delivery_id": event.delivery_hint},
+            )
     return Response(status_code=204)
 
 
