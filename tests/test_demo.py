@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.chromium import CHROMIUM, rendered_dom, screenshot
+
 pytestmark = pytest.mark.slow
 
 
@@ -42,6 +44,11 @@ def test_demo_runs_an_exercise_and_its_report_matches_the_simulator(tmp_path: Pa
     html = reports[0].read_text(encoding="utf-8")
     assert "【訓練】" in html and "<svg" in html and 'id="never-answered"' in html
     assert (workdir / "relay.db").exists()  # embedded: a SQLite file, no server
+    if CHROMIUM:  # the report a ward's staff would open, as Chromium draws it
+        dom = rendered_dom(reports[0], tmp_path / "profile")
+        assert "緊急情報伝達 結果報告" in dom and dom.count("<svg") >= 3
+        shot = screenshot(reports[0], "demo-report", tmp_path / "profile")
+        assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 40_000
 
 
 def test_the_same_demo_runs_on_postgresql_and_redis(pg_url: str, tmp_path: Path) -> None:
