@@ -106,6 +106,11 @@ class Settings:
     def embedded_broker(self) -> bool:
         return self.broker_url == "embedded"
 
+    @property
+    def embedded_broker_path(self) -> Path:
+        """The SQLite file of the embedded broker (kombu's SQLAlchemy transport)."""
+        return self.workdir / "broker.sqlite"
+
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; raise ConfigError naming the first bad variable."""

@@ -150,7 +150,7 @@ def tick(session: Session, now: datetime | None = None) -> int:
             continue
         created += 1
         if state == "pending":
-            outbox.add(session, "run_drill", run_id=run.id, queue="exercises")
+            outbox.add(session, "run_drill", run_id=run.id, queue=outbox.queue_for("Exercise"))
         if len(slots) > 1 or state == "missed":
             audit.record(
                 session,
@@ -173,7 +173,7 @@ def run_now(session: Session, name: str, actor: str, now: datetime | None = None
     run = _insert_run(session, schedule.id, now, "pending")
     if run is None:
         raise DrillError("a run for this second already exists; try again")
-    outbox.add(session, "run_drill", run_id=run.id, queue="exercises")
+    outbox.add(session, "run_drill", run_id=run.id, queue=outbox.queue_for("Exercise"))
     audit.record(session, actor, "drill.run", target=f"drill {name}", summary="fired by hand")
     return run
 

@@ -119,7 +119,7 @@ def step(session: Session, alert: Alert, recipient: Recipient, now: datetime) ->
 
 def _outbox_sends(session: Session, alert: Alert, items: list[tuple[int, str, int]]) -> None:
     """Queue send batches for (delivery id, channel, position) items, coverage first."""
-    queue = "alerts" if alert.status == "Actual" else "exercises"
+    queue = outbox.queue_for(alert.status)
     by_channel: dict[str, list[int]] = defaultdict(list)
     for delivery_id, channel, _ in sorted(items, key=lambda item: item[2]):
         by_channel[channel].append(delivery_id)

@@ -195,7 +195,7 @@ def issue_alert(
     if not rows:
         raise IssueError("no recipient can be reached on the chosen channels")
     session.execute(insert(Delivery), rows)
-    queue = "alerts" if req.status == "Actual" else "exercises"
+    queue = outbox.queue_for(req.status)
     outbox.add(session, "dispatch_alert", alert_id=alert.id, queue=queue)
     audit.record(
         session,

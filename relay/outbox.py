@@ -22,6 +22,14 @@ log = logging.getLogger(__name__)
 
 Publisher = Callable[[str, dict[str, Any]], None]
 
+# The task queues: real alerts are always served before exercises and tests (workers.app).
+QUEUES = ("alerts", "exercises")
+
+
+def queue_for(status: str) -> str:
+    """The queue for an alert of this CAP status."""
+    return QUEUES[0] if status == "Actual" else QUEUES[1]
+
 
 def add(session: Session, topic: str, **payload: Any) -> OutboxMessage:
     message = OutboxMessage(topic=topic, payload=payload)

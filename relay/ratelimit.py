@@ -74,6 +74,11 @@ return 0
 """
 
 
+# Redis hash where every process adds its waits: fields "<name>:waits" and "<name>:seconds"
+# (after the relay's key prefix, so relays sharing a Redis keep their own figures).
+WAIT_STATS_KEY = "relay:rl-waits"
+
+
 class RateLimiter(Protocol):
     """What a send loop needs from a rate limiter."""
 
@@ -110,6 +115,7 @@ class _Bucket:
         if burst < 1:
             raise ValueError(f"burst must be at least 1, got {burst!r}")
         self.rate, self.burst = float(rate_per_s), int(burst)
+        self.waits, self.waited_s = 0, 0.0
 
     def try_acquire(self, n: int = 1) -> float:
         raise NotImplementedError
@@ -120,8 +126,17 @@ class _Bucket:
         The Redis check is a sub-millisecond round trip made on the loop's thread: cheaper
         than handing it to a thread, and it keeps the bucket saturated without idle gaps.
         """
+        waited = 0.0
         while (wait := self.try_acquire(n)) > 0:
+            waited += wait
             await asyncio.sleep(wait)
+        if waited:
+            self.record_wait(waited)
+
+    def record_wait(self, seconds: float) -> None:
+        """Count a wait for tokens (for /metrics: time spent held back by the provider's rate)."""
+        self.waits += 1
+        self.waited_s += seconds
 
     @staticmethod
     def _check_n(n: int) -> None:
@@ -136,9 +151,20 @@ class RedisTokenBucket(_Bucket):
     "relay:rate:twilio-sms:MG..." — every worker must use the same rate and burst for a key.
     """
 
-    def __init__(self, redis_client: Any, key: str, rate_per_s: float, burst: int) -> None:
+    def __init__(
+        self,
+        redis_client: Any,
+        key: str,
+        rate_per_s: float,
+        burst: int,
+        name: str = "",
+        stats_key: str = WAIT_STATS_KEY,
+    ) -> None:
         super().__init__(rate_per_s, burst)
         self.key = key
+        self.name = name  # the label its waits are counted under (e.g. the channel)
+        self.stats_key = stats_key
+        self._client = redis_client
         # register_script: EVALSHA with the script loaded once (and again after a flush).
         self._script = redis_client.register_script(_LUA)
 
@@ -146,6 +172,14 @@ class RedisTokenBucket(_Bucket):
         self._check_n(n)
         micros = self._script(keys=[self.key], args=[repr(self.rate), self.burst, n, "take", 0])
         return int(micros) / _MICRO
+
+    def record_wait(self, seconds: float) -> None:
+        super().record_wait(seconds)
+        if self.name:  # one round trip per wait, not per token
+            pipe = self._client.pipeline(transaction=False)
+            pipe.hincrby(self.stats_key, f"{self.name}:waits", 1)
+            pipe.hincrbyfloat(self.stats_key, f"{self.name}:seconds", seconds)
+            pipe.execute()
 
     def penalize(self, seconds: float) -> None:
         if seconds > 0:

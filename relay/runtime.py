@@ -24,7 +24,7 @@ from channels.twilio_voice import TwilioVoice
 from relay import outbox
 from relay.config import Settings, load_settings
 from relay.db import session_factory
-from relay.ratelimit import LocalTokenBucket, RateLimiter, RedisTokenBucket
+from relay.ratelimit import WAIT_STATS_KEY, LocalTokenBucket, RateLimiter, RedisTokenBucket
 from relay.sending import Senders
 
 T = TypeVar("T")
@@ -112,7 +112,9 @@ class Runtime:
 
         client = redis.Redis.from_url(s.redis_url)
         return {
-            ch: RedisTokenBucket(client, keys[ch], rate, burst=burst_for(rate))
+            ch: RedisTokenBucket(
+                client, keys[ch], rate, burst_for(rate), ch, s.broker_prefix + WAIT_STATS_KEY
+            )
             for ch, rate in rates.items()
         }
 

@@ -30,6 +30,7 @@ from channels.base import (
     VoiceChannel,
 )
 from channels.masking import mask_email, mask_phone
+from relay import outbox
 from relay.delivery_states import ACCEPTED, QUEUED, SENDING, UNKNOWN, state_for
 from relay.models import Alert, Delivery
 from relay.ratelimit import RateLimiter
@@ -279,4 +280,4 @@ def queued_ids(session: Session, alert_id: int) -> dict[str, list[int]]:
 def alert_queue(session: Session, alert_id: int) -> str:
     """Real alerts on the queue that is always served first; exercises and tests behind."""
     status = session.scalar(select(Alert.status).where(Alert.id == alert_id))
-    return "alerts" if status == "Actual" else "exercises"
+    return outbox.queue_for(status or "")

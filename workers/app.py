@@ -17,9 +17,8 @@ from kombu.entity import Queue
 from relay.config import Settings, load_settings
 from relay.db import engine_for
 from relay.logs import configure as configure_logging
+from relay.outbox import QUEUES
 from relay.runtime import reset_runtime
-
-QUEUES = ("alerts", "exercises")
 
 
 def broker_url(settings: Settings) -> str:
@@ -27,7 +26,7 @@ def broker_url(settings: Settings) -> str:
         # kombu's SQLAlchemy transport on a SQLite file: durable, no server; one worker only
         # (FINDINGS: embedded mode). Never the filesystem transport: it loses messages.
         settings.workdir.mkdir(parents=True, exist_ok=True)
-        return f"sqla+sqlite:///{(settings.workdir / 'broker.sqlite').resolve()}"
+        return f"sqla+sqlite:///{settings.embedded_broker_path.resolve()}"
     return settings.broker_url
 
 

@@ -1,23 +1,35 @@
 """`/metrics` in Prometheus text format: what the ward's IT staff alert on.
 
-Gauges are counted from the database at scrape time (every process sees the same figures);
-webhook rejections are counted in this process.
+Gauges and the send-latency histogram are counted from the database at scrape time (every
+process sees the same figures); queue depths are read from the broker, rate-limiter waits from
+the Redis hash every worker adds to; webhook rejections are counted in this process. A source
+that does not answer leaves its series out rather than failing the scrape.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy.orm import Session
 
+from relay.config import Settings
 from relay.db import session_factory
 from relay.models import Acknowledgement, Alert, Delivery, DrillRun, OutboxMessage, Recipient
+from relay.queue_depth import queue_depths
+from relay.ratelimit import WAIT_STATS_KEY
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger(__name__)
 WEBHOOK_REJECTIONS: Counter[str] = Counter()
+# Seconds from an alert's issue (or a later escalation step's due time) to the provider's
+# acceptance of the request.
+LATENCY_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
 
 
 def _label(value: object) -> str:
@@ -34,10 +46,91 @@ def _family(
     return "\n".join(lines)
 
 
+def _seconds_to_send(session: Session) -> ColumnElement[Any]:
+    start = func.coalesce(Delivery.due_at, Alert.sent_at)
+    if session.get_bind().dialect.name == "sqlite":
+        return (func.julianday(Delivery.sent_at) - func.julianday(start)) * 86400.0
+    return func.extract("epoch", Delivery.sent_at - start)
+
+
+def _send_latency(session: Session) -> list[str]:
+    seconds = _seconds_to_send(session)
+    columns = [func.sum(case((seconds <= le, 1), else_=0)) for le in LATENCY_BUCKETS]
+    rows = session.execute(
+        select(Delivery.channel, *columns, func.coalesce(func.sum(seconds), 0), func.count())
+        .join(Alert, Alert.id == Delivery.alert_id)
+        .where(Delivery.sent_at.is_not(None))
+        .group_by(Delivery.channel)
+    ).all()
+    name = "relay_send_latency_seconds"
+    lines = [
+        f"# HELP {name} From issue (or escalation step) to the provider accepting the request.",
+        f"# TYPE {name} histogram",
+    ]
+    for channel, *counts in rows:
+        *buckets, total, count = counts
+        for le, n in zip(LATENCY_BUCKETS, buckets, strict=True):
+            lines.append(f'{name}_bucket{{channel="{channel}",le="{le}"}} {int(n or 0)}')
+        lines.append(f'{name}_bucket{{channel="{channel}",le="+Inf"}} {count}')
+        lines.append(f'{name}_sum{{channel="{channel}"}} {float(total):.3f}')
+        lines.append(f'{name}_count{{channel="{channel}"}} {count}')
+    return lines
+
+
+def _broker_families(settings: Settings) -> list[str]:
+    families = []
+    try:
+        depths = queue_depths(settings)
+        families.append(
+            _family(
+                "relay_queue_depth",
+                "gauge",
+                "Tasks waiting on each queue (alerts are served before exercises).",
+                [({"queue": q}, n) for q, n in depths.items()],
+            )
+        )
+    except Exception as exc:  # the broker is down: that shows in /readyz and the runbook
+        log.warning("metrics: queue depth unavailable (%s)", type(exc).__name__)
+    if settings.redis_url:
+        try:
+            import redis
+
+            client = redis.Redis.from_url(
+                settings.redis_url, socket_timeout=2, decode_responses=True
+            )
+            stats = {
+                str(k): float(v)
+                for k, v in client.hgetall(settings.broker_prefix + WAIT_STATS_KEY).items()
+            }
+            client.close()
+            rows = sorted({key.rsplit(":", 1)[0] for key in stats})
+            families.append(
+                _family(
+                    "relay_rate_limit_waits_total",
+                    "counter",
+                    "Times a send waited for the provider's rate limit, by channel.",
+                    [({"channel": ch}, int(stats.get(f"{ch}:waits", 0))) for ch in rows],
+                )
+            )
+            families.append(
+                _family(
+                    "relay_rate_limit_wait_seconds_total",
+                    "counter",
+                    "Seconds sends waited for the provider's rate limit, by channel.",
+                    [({"channel": ch}, round(stats.get(f"{ch}:seconds", 0.0), 3)) for ch in rows],
+                )
+            )
+        except Exception as exc:
+            log.warning("metrics: rate-limiter waits unavailable (%s)", type(exc).__name__)
+    return families
+
+
 @router.get("/metrics", response_class=PlainTextResponse)
 def metrics(request: Request) -> str:
     now = datetime.now(UTC)
-    with session_factory(request.app.state.settings.database_url)() as session:
+    settings: Settings = request.app.state.settings
+    with session_factory(settings.database_url)() as session:
+        latency = _send_latency(session)
         deliveries = session.execute(
             select(Delivery.channel, Delivery.state, func.count()).group_by(
                 Delivery.channel, Delivery.state
@@ -104,5 +197,7 @@ def metrics(request: Request) -> str:
             "Webhooks refused (bad signature).",
             [({"path": p}, n) for p, n in sorted(WEBHOOK_REJECTIONS.items())],
         ),
+        "\n".join(latency),
+        *_broker_families(settings),
     ]
     return "\n".join(families) + "\n"
