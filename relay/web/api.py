@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import BaseModel, Field
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relay import audit, directory, drills, lifecycle, reports
+from relay import audit, cap, directory, drills, lifecycle, reports
 from relay.audience import AudienceError, parse_audience
 from relay.config import Settings
 from relay.db import session_factory
@@ -33,9 +34,34 @@ from relay.models import (
 from relay.runtime import Runtime
 from relay.status import alert_status
 from relay.users import UserError, allowed, authenticate, create_user
+from relay.web import cap_http
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/api/v1")
+
+
+class ErrorBody(BaseModel):
+    """Every error: a message; validation errors add `details` (field, reason)."""
+
+    model_config = ConfigDict(extra="allow")
+    error: str
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+# Documented once for every route: any call can lack a token, lack the role or be malformed.
+router = APIRouter(
+    prefix="/api/v1",
+    responses={
+        401: _error("No bearer token, or an unknown one"),
+        403: _error("The token's role may not do this"),
+        413: _error("Request body too large"),
+        422: _error("Invalid request: the message (and details) say what"),
+    },
+)
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _error("No such object")}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: _error("Not possible in its current state")}
 MAX_BODY = 2_000_000  # a directory CSV of ~20,000 contacts
 
 
@@ -145,6 +171,67 @@ def list_alerts(
         }
         for a in alerts
     ]
+
+
+# Before /alerts/{alert_id}, which would otherwise take "7.cap" for an id.
+@router.get(
+    "/alerts/{alert_id}.cap",
+    response_class=Response,
+    responses={**cap_http.EXPORT_RESPONSES, **NOT_FOUND},
+    summary="The alert as CAP 1.2 XML",
+)
+def export_cap(alert_id: int, session: DB, _: Reader) -> Response:
+    document = cap.export_alert(session, _alert(session, alert_id))
+    return Response(document, media_type=cap.MEDIA_TYPE)
+
+
+@router.post(
+    "/alerts/cap",
+    status_code=201,
+    description=cap_http.IMPORT_DESCRIPTION,
+    openapi_extra=cap_http.IMPORT_OPENAPI,
+    responses={415: _error("The body is not XML")},
+    summary="Issue an alert from a CAP 1.2 document",
+)
+def import_cap(
+    request: Request,
+    session: DB,
+    user: Operator,
+    document: Annotated[bytes, Depends(cap_http.read_cap_body)],
+    audience: Annotated[str, Query(max_length=2000, examples=["kind:hospital"])],
+    channels: Annotated[list[str], Query(max_length=3)] = ["sms", "voice", "email"],  # noqa: B006
+    mode: str = "cascade",
+    ack_within: str = "15m",
+) -> dict[str, Any]:
+    try:
+        parsed = cap.read_document(document)
+        request_ = cap.issue_request(
+            parsed,
+            parse_audience(audience),
+            [c.strip() for item in channels for c in item.split(",") if c.strip()],
+            mode=mode,
+            ack_within=parse_duration(ack_within),
+            issued_by=user.name,
+        )
+        with session.begin_nested():
+            alert = issue_alert(session, request.app.state.settings, request_)
+            audit.record(
+                session,
+                user.name,
+                "alert.import_cap",
+                target=f"alert {alert.id}",
+                summary=f"from CAP {parsed.identifier} ({parsed.sender})",
+                source_identifier=parsed.identifier,
+                source_sender=parsed.sender,
+            )
+    except (cap.CapImportError, IssueError, AudienceError, ValueError) as exc:
+        raise HTTPException(422, str(exc)) from None
+    result = alert_status(session, alert)
+    session.commit()
+    _publish(request)
+    return {k: result[k] for k in ("id", "reference", "state", "recipients")} | {
+        "identifier": alert.identifier
+    }
 
 
 def _alert(session: Session, alert_id: int) -> Alert:
