@@ -96,6 +96,7 @@ class Settings:
     broker_prefix: str  # prefix of every broker key in Redis (several relays on one Redis)
     log_format: str  # "json" (one object per line, for log shippers) or "text" (for people)
     log_level: str
+    clock_file: Path | None  # seconds to shift the scheduler's clock by (relay.clock); tests
     workdir: Path
 
     @property
@@ -201,5 +202,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         broker_prefix=get("RELAY_BROKER_PREFIX", "") or "",
         log_format=parse("RELAY_LOG_FORMAT", _choice("json", "text"), "json"),
         log_level=parse("RELAY_LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+        clock_file=Path(clock) if (clock := get("RELAY_CLOCK_FILE")) else None,
         workdir=workdir,
     )

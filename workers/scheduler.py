@@ -15,7 +15,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.orm import Session
 
-from relay import deadlines, drills, escalation
+from relay import clock, deadlines, drills, escalation
 from relay.config import load_settings
 from relay.logs import configure as configure_logging
 from relay.runtime import get_runtime
@@ -42,6 +42,10 @@ def _in_transaction(step: Callable[[Session], int], name: str) -> Callable[[], N
     return job
 
 
+def _fire_drills(session: Session) -> int:
+    return drills.tick(session, clock.now(get_runtime().settings.clock_file))
+
+
 def _deadline_summaries(session: Session) -> int:
     return deadlines.summarize_due(session, get_runtime().settings)
 
@@ -63,7 +67,7 @@ def add_jobs(scheduler: BaseScheduler, tick_seconds: float = TICK_SECONDS) -> Ba
     (`relay demo`)."""
     common = {"trigger": "interval", "coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
     scheduler.add_job(
-        _in_transaction(drills.tick, "drills"), seconds=tick_seconds, id="drills", **common
+        _in_transaction(_fire_drills, "drills"), seconds=tick_seconds, id="drills", **common
     )
     scheduler.add_job(
         _in_transaction(_deadline_summaries, "deadline summaries"),
