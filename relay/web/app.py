@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relay.config import Settings, load_settings
 from relay.db import session_factory
-from relay.web import api, links, metrics, twilio_webhooks
+from relay.web import api, console, links, metrics, twilio_webhooks
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(links.router)
     app.include_router(api.router)
     app.include_router(metrics.router)
+    console.install(app)  # the operators' web console, /console
     _json_errors(app)
 
     @app.get("/healthz", response_class=PlainTextResponse)

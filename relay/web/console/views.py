@@ -1,0 +1,242 @@
+"""What the console's pages show, read from the database: active alerts, an alert's live
+progress (relay.status plus a per-district table and the silent organizations by name), and
+the issue form's preview (relay.messages renders, relay.audience resolves; nothing written)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from relay.audience import AudienceError, parse_audience, resolve
+from relay.config import Settings
+from relay.links import link_url
+from relay.messages import (
+    CHANNELS,
+    LANGUAGES,
+    MessageContext,
+    MessageError,
+    default_composer,
+    render,
+    sms_budget,
+    validate,
+)
+from relay.models import Alert, Contact, Organization, Recipient
+from relay.status import alert_status
+from relay.timefmt import local
+
+OPEN_STATES = ("draft", "dispatching", "active")
+# Sent by the relay itself at a deadline, never chosen by an operator.
+INTERNAL_TEMPLATES = frozenset({"staff-summary"})
+# As long as a real reference code and acknowledgement link (relay/links.py: 28 characters),
+# so the preview's segment count is the one the recipients' SMS will have.
+_SAMPLE_REFERENCE = "K7QF"
+_SAMPLE_TOKEN = "x" * 28
+
+
+def alert_rows(session: Session, open_only: bool, limit: int = 50) -> list[dict[str, Any]]:
+    """Alerts for the dashboard, newest first, with recipients and acknowledgements."""
+    counts = (
+        select(
+            Recipient.alert_id,
+            func.count().label("recipients"),
+            func.count(Recipient.acknowledged_at).label("acknowledged"),
+        )
+        .group_by(Recipient.alert_id)
+        .subquery()
+    )
+    stmt = (
+        select(Alert, counts.c.recipients, counts.c.acknowledged)
+        .outerjoin(counts, counts.c.alert_id == Alert.id)
+        .order_by(Alert.id.desc())
+        .limit(limit)
+    )
+    stmt = stmt.where(
+        Alert.state.in_(OPEN_STATES) if open_only else Alert.state.not_in(OPEN_STATES)
+    )
+    return [
+        {"alert": a, "recipients": n or 0, "acknowledged": acked or 0}
+        for a, n, acked in session.execute(stmt).all()
+    ]
+
+
+def districts(session: Session, alert_id: int) -> list[dict[str, Any]]:
+    """Per district: organizations in the alert and how many have acknowledged (any contact)."""
+    per_org = (
+        select(
+            Organization.district.label("district"),
+            Organization.id.label("org_id"),
+            func.max(case((Recipient.acknowledged_at.is_not(None), 1), else_=0)).label("acked"),
+            func.max(case((Recipient.reached_at.is_not(None), 1), else_=0)).label("reached"),
+        )
+        .join(Recipient, Recipient.organization_id == Organization.id)
+        .where(Recipient.alert_id == alert_id)
+        .group_by(Organization.district, Organization.id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            per_org.c.district,
+            func.count(),
+            func.sum(per_org.c.acked),
+            func.sum(per_org.c.reached),
+        )
+        .group_by(per_org.c.district)
+        .order_by(per_org.c.district)
+    ).all()
+    return [
+        {
+            "district": district or "—",
+            "organizations": total,
+            "acknowledged": int(acked or 0),
+            "reached": int(reached or 0),
+            "rate": round(int(acked or 0) / total, 4) if total else 0.0,
+        }
+        for district, total, acked, reached in rows
+    ]
+
+
+def silent_orgs(session: Session, alert_id: int) -> list[dict[str, Any]]:
+    """Organizations of the alert none of whose contacts has acknowledged, with the primary
+    contact's name (whom to phone) — by code, as `relay alert status` lists them."""
+    acked = select(Recipient.organization_id).where(
+        Recipient.alert_id == alert_id, Recipient.acknowledged_at.is_not(None)
+    )
+    rows = session.execute(
+        select(Organization.code, Organization.name, Organization.district, Organization.kind)
+        .join(Recipient, Recipient.organization_id == Organization.id)
+        .where(Recipient.alert_id == alert_id, Organization.id.not_in(acked))
+        .group_by(Organization.code, Organization.name, Organization.district, Organization.kind)
+        .order_by(Organization.code)
+    ).all()
+    first_contact = dict(
+        session.execute(
+            select(Organization.code, Contact.name)
+            .join(Recipient, Recipient.contact_id == Contact.id)
+            .join(Organization, Organization.id == Recipient.organization_id)
+            .where(Recipient.alert_id == alert_id)
+            .order_by(Recipient.position.desc())  # the last written wins: the first position
+        ).all()
+    )
+    return [
+        {
+            "code": code,
+            "name": name,
+            "district": district or "—",
+            "kind": kind,
+            "contact": first_contact.get(code, ""),
+        }
+        for code, name, district, kind in rows
+    ]
+
+
+def live(session: Session, alert: Alert) -> dict[str, Any]:
+    """Everything the alert's live page shows; also its JSON for the page's polling."""
+    status = alert_status(session, alert)
+    return {
+        **status,
+        "sent_at_local": local(alert.sent_at, "%Y-%m-%d %H:%M:%S"),
+        "deadline_local": local(alert.ack_deadline, "%H:%M") if alert.ack_deadline else None,
+        "districts": districts(session, alert.id),
+        "silent": silent_orgs(session, alert.id),
+        "open": alert.state in OPEN_STATES,
+        "updated_local": local(datetime.now(UTC), "%H:%M:%S"),
+    }
+
+
+def template_choices() -> list[dict[str, Any]]:
+    """Templates an operator can issue, with their variables for the form."""
+    composer = default_composer()
+    choices = []
+    for name in composer.list_templates():
+        if name in INTERNAL_TEMPLATES:
+            continue
+        spec = composer.spec(name)
+        variables = []
+        for var in (*spec.required, *spec.optional):
+            info = composer.catalog.variable(var)
+            variables.append(
+                {
+                    "name": var,
+                    "required": var in spec.required,
+                    "description": info.description,
+                    "sample": _sample_text(spec.sample.get(var)),
+                }
+            )
+        choices.append({"name": name, "description": spec.description, "variables": variables})
+    return choices
+
+
+def _sample_text(value: object) -> str:
+    if isinstance(value, list):
+        return "、".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def preview(
+    session: Session,
+    settings: Settings,
+    template: str,
+    variables: Mapping[str, str],
+    audience_text: str,
+    status: str,
+    channels: tuple[str, ...],
+) -> dict[str, Any]:
+    """The messages as recipients will get them, per language and channel, their SMS segments
+    against the template's budget, and whom the audience reaches. Raises MessageError or
+    AudienceError (as ValueError) with the reason; writes nothing."""
+    validate(template, variables)
+    audience = parse_audience(audience_text)
+    contacts = resolve(session, audience)
+    by_language: dict[str, int] = {}
+    for contact in contacts:
+        by_language[contact.language] = by_language.get(contact.language, 0) + 1
+    sample = contacts[0] if contacts else None
+    context = MessageContext(
+        status=status,
+        sent_at=datetime.now(UTC),
+        reference=_SAMPLE_REFERENCE,
+        ack_url=link_url(settings.public_url, _SAMPLE_TOKEN),
+        two_way_sms=settings.twilio_two_way_sms,
+        org_name=sample.organization.name if sample else "〇〇自治会",
+        contact_name=sample.name if sample else "〇〇",
+    )
+    messages: dict[str, dict[str, Any]] = {}
+    for language in LANGUAGES:
+        rendered: dict[str, Any] = {}
+        for channel in CHANNELS:
+            msg = render(template, channel, language, variables, context)
+            rendered[channel] = {"subject": msg.subject, "text": msg.text, "segments": msg.segments}
+        sms = rendered["sms"]
+        segments = sms["segments"]
+        sms["budget"] = sms_budget(template, language)
+        sms["over_budget"] = segments > sms["budget"]
+        messages[language] = rendered
+    return {
+        "template": template,
+        "status": status,
+        "channels": list(channels),
+        "recipients": len(contacts),
+        "organizations": len({c.organization_id for c in contacts}),
+        "by_language": by_language,
+        "messages": messages,
+    }
+
+
+PreviewError = (MessageError, AudienceError, ValueError)
+
+
+def variable_fields(choices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One form field per variable name (a name means the same thing in every template), with
+    the templates that take it, so the page shows only the selected template's fields."""
+    fields: dict[str, dict[str, Any]] = {}
+    for choice in choices:
+        for var in choice["variables"]:
+            entry = fields.setdefault(var["name"], {**var, "templates": [], "required_in": []})
+            entry["templates"].append(choice["name"])
+            if var["required"]:
+                entry["required_in"].append(choice["name"])
+    return list(fields.values())
