@@ -163,6 +163,8 @@ def template_choices() -> list[dict[str, Any]]:
                     "name": var,
                     "required": var in spec.required,
                     "description": info.description,
+                    # "対象地域 (area), e.g. 金沢区全域" → "対象地域": the form is Japanese.
+                    "label": info.description.split(" (")[0].split("(")[0].strip() or var,
                     "sample": _sample_text(spec.sample.get(var)),
                 }
             )
@@ -215,8 +217,10 @@ def preview(
         sms["budget"] = sms_budget(template, language)
         sms["over_budget"] = segments > sms["budget"]
         messages[language] = rendered
+    labels = {v["name"]: v["label"] for t in template_choices() for v in t["variables"]}
     return {
         "template": template,
+        "labels": {name: labels.get(name, name) for name in variables},
         "status": status,
         "channels": list(channels),
         "recipients": len(contacts),
