@@ -90,8 +90,6 @@ def _note(alert: Alert) -> str | None:
     note = alert.note
     if alert.drill_run_id is not None and f"drill run {alert.drill_run_id}" not in (note or ""):
         note = f"drill run {alert.drill_run_id}" + (f": {note}" if note else "")
-    if alert.status == "Exercise" and not note:
-        note = "訓練 (exercise)"
     return note
 
 

@@ -1,0 +1,549 @@
+"""CAP 1.2 out and in (issue 6, SPEC 5.2) and the import's refusals (issue 9).
+
+Exports are validated against the OASIS schema read from ../shared/schemas (never copied into
+the project); the relay's own validator (relay/cap_schema.py), which the import uses, is
+checked against the same schema on generated documents, valid and broken.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import pytest
+from defusedxml.ElementTree import fromstring as safe_fromstring
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from channels.simulator import Population
+from relay import drills, lifecycle
+from relay.cap_schema import CapSchemaError, validate
+from relay.db import transaction
+from relay.models import Alert, AuditEvent, Delivery, Recipient
+from relay.runtime import get_runtime
+from relay.timefmt import TOKYO
+from tests.api_client import ApiClient, api_client, row_counts
+from tests.conftest import SAMPLE_CSV, SHARED
+from tests.harness import Stack
+
+etree = pytest.importorskip("lxml.etree", reason="lxml (dev extra) validates against the XSD")
+
+XSD = Path(os.environ.get("RELAY_CAP_XSD", SHARED / "schemas" / "CAP-v1.2.xsd"))
+NS = "urn:oasis:names:tc:emergency:cap:1.2"
+C = {"c": NS}
+CAP_TYPE = {"Content-Type": "application/cap+xml"}
+
+
+@pytest.fixture(scope="module")
+def schema():
+    if not XSD.exists():
+        pytest.skip(f"CAP 1.2 schema not found at {XSD} (../shared/schemas from the project root)")
+    return etree.XMLSchema(etree.parse(str(XSD)))
+
+
+def assert_valid(schema, document: bytes):
+    root = etree.fromstring(document)
+    assert schema.validate(root), schema.error_log
+    validate(safe_fromstring(document))  # the relay's own validator agrees
+    return root
+
+
+@pytest.fixture
+def api(db_url: str):
+    with api_client(db_url) as client:
+        yield client
+
+
+EVACUATION = {
+    "template": "evacuation",
+    "variables": {
+        "level": "4",
+        "area": "釜利谷地区",
+        "shelters": "釜利谷第4地域防災拠点、六浦小学校",
+    },
+    "audience": "district:釜利谷,六浦",
+    "channels": ["sms", "email"],
+    "mode": "blast",
+    "status": "Exercise",
+}
+EARTHQUAKE = {
+    "template": "earthquake",
+    "variables": {"intensity": "5強", "area": "金沢区全域"},
+    "audience": "kind:hospital",
+    "channels": ["sms", "voice", "email"],
+    "mode": "cascade",
+}
+
+
+def issue(api: ApiClient, body: dict) -> int:
+    response = api.client.post("/api/v1/alerts", json=body, headers=api.auth("operator"))
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def export(api: ApiClient, alert_id: int) -> bytes:
+    response = api.client.get(f"/api/v1/alerts/{alert_id}.cap", headers=api.auth("viewer"))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/cap+xml")
+    return response.content
+
+
+def import_cap(api: ApiClient, document: bytes, role: str = "operator", **params):
+    query = {"audience": "kind:hospital", "channels": "sms,email", **params}
+    return api.client.post(
+        "/api/v1/alerts/cap", params=query, content=document, headers={**api.auth(role), **CAP_TYPE}
+    )
+
+
+def text(root, path: str) -> str:
+    found = root.find(path, C)
+    assert found is not None, path
+    return found.text
+
+
+def pairs(info, tag: str) -> dict[str, str]:
+    return {text(e, "c:valueName"): text(e, "c:value") for e in info.findall(f"c:{tag}", C)}
+
+
+def cap_sent(alert: Alert) -> str:
+    return alert.sent_at.astimezone(TOKYO).replace(microsecond=0).isoformat()
+
+
+# --- export -------------------------------------------------------------------------------
+
+
+def test_export_is_valid_cap_and_says_what_the_alert_says(api, db_url, schema) -> None:
+    alert_id = issue(api, EVACUATION)
+    root = assert_valid(schema, export(api, alert_id))
+    with transaction(db_url) as session:
+        alert = session.get(Alert, alert_id)
+        identifier, reference, sent = alert.identifier, alert.reference, cap_sent(alert)
+    assert root.tag == f"{{{NS}}}alert"
+    assert text(root, "c:identifier") == identifier
+    assert text(root, "c:sender") == "relay@kanazawa.example.jp"  # no display name in CAP
+    assert text(root, "c:sent") == sent and sent.endswith("+09:00")
+    assert text(root, "c:status") == "Exercise" and text(root, "c:msgType") == "Alert"
+    assert text(root, "c:scope") == "Restricted" and "金沢区" in text(root, "c:restriction")
+    assert root.find("c:references", C) is None
+    infos = root.findall("c:info", C)
+    assert [text(i, "c:language") for i in infos] == ["ja-JP", "en-US", "ja-JP-x-easy"]
+    ja, en, easy = infos
+    assert text(ja, "c:event") == "避難情報" and text(en, "c:event") == "Evacuation information"
+    assert text(ja, "c:headline") == "警戒レベル4 避難指示（釜利谷地区）"
+    assert text(en, "c:headline") == "Alert level 4: Evacuation instruction (釜利谷地区)"
+    assert "警戒(けいかい)レベル4" in text(easy, "c:headline")
+    for info in infos:
+        assert text(info, "c:category") == "Met" and text(info, "c:responseType") == "Evacuate"
+        assert (text(info, "c:urgency"), text(info, "c:severity")) == ("Immediate", "Severe")
+        assert text(info, "c:certainty") == "Likely"
+        codes = pairs(info, "eventCode")
+        assert codes == {"relay:template": "evacuation", "evacuationLevel": "4"}
+        assert pairs(info, "parameter")["relay:reference"] == reference
+        assert [a.text for a in info.findall("c:area/c:areaDesc", C)] == ["釜利谷", "六浦"]
+    # a stable document: the identifier is the alert's, not made per request
+    assert export(api, alert_id) == export(api, alert_id)
+
+
+def test_export_needs_a_token_and_an_alert(api) -> None:
+    alert_id = issue(api, EARTHQUAKE)
+    assert api.client.get(f"/api/v1/alerts/{alert_id}.cap").status_code == 401
+    missing = api.client.get("/api/v1/alerts/999999.cap", headers=api.auth("viewer"))
+    assert missing.status_code == 404 and missing.json()["error"] == "no alert 999999"
+
+
+def test_a_drill_run_exports_as_an_exercise_with_its_run_id(api, db_url, schema) -> None:
+    with transaction(db_url) as session:
+        spec = drills.ScheduleSpec(
+            name="monthly", cron="0 10 1 * *", audience="kind:hospital", channels=("email",)
+        )
+        drills.save_schedule(session, spec, actor="coordinator-1")
+        run_id = drills.run_now(session, "monthly", actor="coordinator-1").id
+    with transaction(db_url) as session:
+        alert_id = drills.start_run(session, api.settings, run_id)
+    root = assert_valid(schema, export(api, alert_id))
+    assert text(root, "c:status") == "Exercise"
+    assert f"drill run {run_id}" in text(root, "c:note")
+    assert text(root.find("c:info", C), "c:event") == "情報受伝達訓練"
+
+
+def test_update_and_cancel_reference_the_earlier_message(db_url, tmp_path, schema) -> None:
+    """Updates and cancels are new messages whose <references> name the earlier one as
+    sender,identifier,sent (CAP 1.2 3.2.1); the relay sends them only to those reached."""
+    with Stack(db_url, tmp_path, Population(speed=10)) as stack:
+        stack.import_directory(SAMPLE_CSV)
+        first = stack.issue(
+            audience="kind:hospital",
+            template="earthquake",
+            variables={"intensity": "6弱", "area": "金沢区全域"},
+            channels=("email",),
+            mode="blast",
+        )
+        stack.wait_sent(first, timeout=60)
+        with transaction(db_url) as session:
+            update_id = lifecycle.update_alert(
+                session, stack.settings, first, "earthquake",
+                {"intensity": "6強", "area": "金沢区全域"}, "operator-1",
+            ).id  # fmt: skip
+        get_runtime().publish_outbox()
+        stack.wait_sent(update_id, timeout=60)
+        with transaction(db_url) as session:
+            cancel = lifecycle.cancel_alert(session, stack.settings, update_id, "operator-1")
+            assert cancel is not None
+            cancel_id = cancel.id
+        with api_client(db_url, directory=False) as api:
+            documents = {
+                i: assert_valid(schema, export(api, i)) for i in (first, update_id, cancel_id)
+            }
+    with transaction(db_url) as session:
+        alerts = {i: session.get(Alert, i) for i in documents}
+        triple = {
+            i: f"relay@kanazawa.example.jp,{a.identifier},{cap_sent(a)}" for i, a in alerts.items()
+        }
+    assert text(documents[update_id], "c:msgType") == "Update"
+    assert text(documents[update_id], "c:references") == triple[first]
+    assert text(documents[cancel_id], "c:msgType") == "Cancel"
+    assert text(documents[cancel_id], "c:references") == triple[update_id]
+    assert documents[first].find("c:references", C) is None
+    headline = text(documents[update_id].find("c:info", C), "c:headline")
+    assert "6強" in headline
+
+
+# --- import -------------------------------------------------------------------------------
+
+ROUND_TRIP_FIELDS = (
+    "status msg_type scope note category event urgency severity certainty response_type "
+    "headline description instruction language area_desc evacuation_level template variables "
+    "audience channels mode answer_options"
+).split()
+
+
+@pytest.mark.parametrize("body", [EARTHQUAKE, EVACUATION], ids=["actual", "exercise"])
+def test_export_then_import_gives_the_same_alert(api, db_url, schema, body) -> None:
+    original_id = issue(api, body)
+    document = export(api, original_id)
+    imported = import_cap(
+        api, document, audience=body["audience"], channels=",".join(body["channels"]),
+        mode=body["mode"],
+    )  # fmt: skip
+    assert imported.status_code == 201, imported.text
+    new_id = imported.json()["id"]
+    assert new_id != original_id
+    with transaction(db_url) as session:
+        a, b = session.get(Alert, original_id), session.get(Alert, new_id)
+        assert {f: getattr(b, f) for f in ROUND_TRIP_FIELDS} == {
+            f: getattr(a, f) for f in ROUND_TRIP_FIELDS
+        }
+        assert b.identifier != a.identifier and b.issued_by == "operator-1"
+
+        def plan(alert_id: int) -> list[tuple[int, str, str]]:
+            return sorted(
+                session.execute(
+                    select(Recipient.contact_id, Delivery.channel, Delivery.state)
+                    .join(Delivery, Delivery.recipient_id == Recipient.id)
+                    .where(Recipient.alert_id == alert_id)
+                ).all()
+            )
+
+        assert plan(new_id) == plan(original_id)  # the same people, channels and first steps
+        event = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "alert.import_cap")
+        ).one()
+        assert event.actor == "operator-1" and event.target == f"alert {new_id}"
+        assert event.details["source_identifier"] == a.identifier
+    # the new alert exports as the same document, but for its own identifier, time and code
+    again = assert_valid(schema, export(api, new_id))
+    first = etree.fromstring(document)
+    for root in (again, first):
+        for path in ("c:identifier", "c:sent"):
+            root.remove(root.find(path, C))
+        for value in root.iterfind("c:info/c:parameter/c:value", C):
+            if value.getprevious().text == "relay:reference":
+                value.text = "-"
+    assert etree.tostring(again) == etree.tostring(first)
+
+
+FOREIGN = """<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>JP-YOKOHAMA-2026-0042</identifier>
+  <sender>bousai@city.yokohama.example.jp</sender>
+  <sent>2026-11-29T06:30:00+09:00</sent>
+  <status>Actual</status><msgType>Alert</msgType><scope>Public</scope>
+  <info>
+    <language>en-US</language><category>Geo</category><event>Tsunami</event>
+    <urgency>Immediate</urgency><severity>Extreme</severity><certainty>Likely</certainty>
+  </info>
+  <info>
+    <language>ja-JP</language><category>Geo</category><event>津波</event>
+    <urgency>Immediate</urgency><severity>Extreme</severity><certainty>Likely</certainty>
+    <area><areaDesc>金沢区沿岸部</areaDesc></area>
+  </info>
+</alert>"""
+
+
+def test_import_of_another_senders_alert_picks_the_template_from_the_event(api, db_url) -> None:
+    response = import_cap(api, FOREIGN.encode())
+    assert response.status_code == 201, response.text
+    with transaction(db_url) as session:
+        alert = session.get(Alert, response.json()["id"])
+        assert (alert.template, alert.variables, alert.status) == (
+            "tsunami", {"area": "金沢区沿岸部"}, "Actual",
+        )  # fmt: skip
+        assert alert.headline == "津波の危険 ただちに高台へ避難（金沢区沿岸部）"
+
+
+BILLION_LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE alert [
+ <!ENTITY lol "lol">
+ <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+ <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+ <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+ <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+ <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+ <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
+]>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>&lol9;</identifier></alert>"""
+XXE_FILE = """<?xml version="1.0"?>
+<!DOCTYPE alert [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>&xxe;</identifier></alert>"""
+XXE_PARAMETER = """<?xml version="1.0"?>
+<!DOCTYPE alert [<!ENTITY % remote SYSTEM "http://127.0.0.1:9/evil.dtd"> %remote;]>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"/>"""
+EXTERNAL_DTD = """<?xml version="1.0"?>
+<!DOCTYPE alert SYSTEM "http://127.0.0.1:9/cap.dtd">
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"/>"""
+
+
+def _foreign(**replace: str) -> bytes:
+    document = FOREIGN
+    for old, new in replace.items():
+        assert old.replace("_", ":") in document or old in document
+        document = document.replace(old, new)
+    return document.encode()
+
+
+REFUSED = [
+    (BILLION_LAUGHS.encode(), 422, "DTD"),
+    (XXE_FILE.encode(), 422, "DTD"),
+    (XXE_PARAMETER.encode(), 422, "DTD"),
+    (EXTERNAL_DTD.encode(), 422, "DTD"),
+    (b"<alert xmlns='urn:oasis:names:tc:emergency:cap:1.2'><identifier>", 422, "not well-formed"),
+    (b"\xff\xfe\x00garbage", 422, "not well-formed"),
+    (b"", 422, "not well-formed"),
+    (b"<alert><identifier>x</identifier></alert>", 422, "not a CAP 1.2 alert"),
+    (FOREIGN.replace("06:30:00+09:00", "06:30:00.5+09:00").encode(), 422, "alert/sent"),
+    (FOREIGN.replace("06:30:00+09:00", "06:30:00Z").encode(), 422, "alert/sent"),
+    (FOREIGN.replace("<severity>Extreme", "<severity>Huge").encode(), 422, "'Huge' is not one of"),
+    (FOREIGN.replace("<scope>Public</scope>", "").encode(), 422, "missing <scope>"),
+    (FOREIGN.replace("<status>Actual", "<status>Draft").encode(), 422, "status Draft"),
+    (FOREIGN.replace("<msgType>Alert", "<msgType>Cancel").encode(), 422, "only Alert"),
+    (
+        FOREIGN.replace(">津波<", ">火山<").replace(">Tsunami<", ">Volcano<").encode(),
+        422,
+        "relay:template",
+    ),
+    (FOREIGN.replace("<area><areaDesc>金沢区沿岸部</areaDesc></area>", "").encode(), 422, "area"),
+]
+
+
+def test_bad_documents_are_refused_with_the_reason_and_nothing_written(api, db_url) -> None:
+    before = row_counts(db_url)
+    for document, status, reason in REFUSED:  # one client for all: the setup is the cost
+        response = import_cap(api, document)
+        assert response.status_code == status, (document[:80], response.text)
+        assert reason in response.json()["error"], (document[:80], response.text)
+    assert row_counts(db_url) == before
+
+
+def test_import_needs_the_operator_role_xml_and_a_bounded_body(api, db_url) -> None:
+    before = row_counts(db_url)
+    assert import_cap(api, FOREIGN.encode(), role="viewer").status_code == 403
+    assert import_cap(api, FOREIGN.encode(), role="coordinator").status_code == 403
+    no_token = api.client.post(
+        "/api/v1/alerts/cap", params={"audience": "all"}, content=FOREIGN, headers=CAP_TYPE
+    )
+    assert no_token.status_code == 401
+    as_json = api.client.post(
+        "/api/v1/alerts/cap",
+        params={"audience": "all"},
+        json={"cap": FOREIGN},
+        headers=api.auth("operator"),
+    )
+    assert as_json.status_code == 415 and "application/cap+xml" in as_json.json()["error"]
+    padded = FOREIGN.replace("<scope>", "<!--" + "x" * 600_000 + "--><scope>").encode()
+    assert import_cap(api, padded).status_code == 413
+    streamed = api.client.post(  # chunked, no Content-Length: the endpoint still stops reading
+        "/api/v1/alerts/cap",
+        params={"audience": "all"},
+        content=iter([padded[:300_000], padded[300_000:]]),
+        headers={**api.auth("operator"), **CAP_TYPE},
+    )
+    assert streamed.status_code == 413
+    no_audience = api.client.post(
+        "/api/v1/alerts/cap", content=FOREIGN, headers={**api.auth("operator"), **CAP_TYPE}
+    )
+    assert no_audience.status_code == 422 and no_audience.json()["details"][0]["field"].endswith(
+        "audience"
+    )
+    assert import_cap(api, FOREIGN.encode(), audience="kind:temple").status_code == 422
+    assert import_cap(api, FOREIGN.encode(), channels="fax").status_code == 422
+    assert row_counts(db_url) == before
+
+
+# --- Hypothesis: whatever arrives, a clear 4xx and nothing written --------------------------
+
+ENTITY_TRICKS = st.sampled_from(
+    [
+        '<!DOCTYPE alert [<!ENTITY e SYSTEM "file:///etc/hostname">]>',
+        '<!DOCTYPE alert [<!ENTITY e "{}">]>',
+        '<!DOCTYPE alert [<!ENTITY % p SYSTEM "http://127.0.0.1:9/x"> %p;]>',
+        '<!DOCTYPE alert SYSTEM "file:///etc/passwd">',
+        '<!DOCTYPE alert PUBLIC "-//X//Y" "http://127.0.0.1:9/x.dtd">',
+        "<!DOCTYPE alert>",
+    ]
+)
+
+
+@st.composite
+def entity_attacks(draw) -> bytes:
+    """A DTD (entity bombs of any depth and width, external entities) ahead of a document that
+    uses the entity where a value goes."""
+    depth, width = draw(st.integers(1, 12)), draw(st.integers(1, 30))
+    bomb = "".join(
+        f'<!ENTITY b{i} "{f"&b{i - 1};" * width if i else "lol"}">' for i in range(depth)
+    )
+    doctype = draw(st.one_of(ENTITY_TRICKS, st.just(f"<!DOCTYPE alert [{bomb}]>")))
+    use = draw(st.sampled_from(["&e;", f"&b{depth - 1};", "&amp;", ""]))
+    body = FOREIGN.split("?>", 1)[1].replace("JP-YOKOHAMA-2026-0042", use or "x")
+    return f'<?xml version="1.0"?>{doctype}{body}'.encode()
+
+
+@st.composite
+def broken_documents(draw) -> bytes:
+    data = FOREIGN.encode()
+    how = draw(st.sampled_from(["truncate", "garble", "bytes"]))
+    if how == "truncate":
+        return data[: draw(st.integers(0, len(data) - 10))]
+    if how == "garble":
+        at = draw(st.integers(0, len(data)))
+        junk = draw(st.sampled_from([b"<", b"&", b"</x>", b"<!--", b"\x00", b"]]>", b"<![CDATA["]))
+        return data[:at] + junk + data[at:]
+    return draw(st.binary(max_size=200))
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(document=st.one_of(entity_attacks(), broken_documents()))
+def test_hypothesis_malformed_xml_and_entity_attacks_are_refused(api, db_url, document) -> None:
+    before = row_counts(db_url)
+    response = import_cap(api, document)
+    if response.status_code == 201:  # a garbling that left a valid document (e.g. in a comment)
+        return
+    assert response.status_code == 422, response.text
+    assert response.json()["error"].startswith(("refused:", "not well-formed", "not valid CAP"))
+    assert row_counts(db_url) == before
+
+
+# --- the relay's validator says what the XSD says ------------------------------------------
+
+FULL = """<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+<identifier>X-1</identifier><sender>a@example.jp</sender><sent>2026-11-29T06:30:00+09:00</sent>
+<status>Exercise</status><msgType>Update</msgType><source>drill</source><scope>Restricted</scope>
+<restriction>leaders</restriction><addresses>a b</addresses><code>c1</code><code>c2</code>
+<note>drill run 7</note><references>a@example.jp,X-0,2026-11-29T06:00:00+09:00</references>
+<incidents>i1</incidents>
+<info><language>ja-JP</language><category>Geo</category><category>Safety</category><event>地震</event>
+<responseType>Assess</responseType><urgency>Immediate</urgency><severity>Severe</severity>
+<certainty>Observed</certainty><audience>leaders</audience>
+<eventCode><valueName>evacuationLevel</valueName><value>4</value></eventCode>
+<effective>2026-11-29T06:30:00+09:00</effective><onset>2026-11-29T06:31:00+09:00</onset>
+<expires>2026-11-30T06:30:00-03:30</expires><senderName>区</senderName><headline>h</headline>
+<description>d</description><instruction>i</instruction><web>https://example.jp/a</web>
+<contact>045</contact><parameter><valueName>p</valueName><value>v</value></parameter>
+<resource><resourceDesc>map</resourceDesc><mimeType>image/png</mimeType><size>10</size>
+<uri>https://example.jp/m.png</uri><derefUri>AAAA</derefUri><digest>ff</digest></resource>
+<area><areaDesc>西柴</areaDesc><polygon>1,1 2,2 3,1 1,1</polygon><circle>1,1 5</circle>
+<geocode><valueName>JISX0402</valueName><value>14108</value></geocode>
+<altitude>10.5</altitude><ceiling>-.5</ceiling></area></info>
+<info><category>Met</category><event>e</event><urgency>Past</urgency><severity>Minor</severity>
+<certainty>Unknown</certainty></info>
+<Signature xmlns="http://www.w3.org/2000/09/xmldsig#"><x/></Signature>
+</alert>"""
+NAMES = sorted({e.tag.split("}")[1] for e in etree.fromstring(FULL).iter() if NS in e.tag})
+VALUES = st.one_of(
+    st.sampled_from(
+        "Actual Exercise System Test Draft Alert Update Cancel Ack Error Public Restricted "
+        "Private Geo Met CBRNE Other Evacuate AllClear None Immediate Unknown Extreme Observed "
+        "ja-JP ja-JP-x-easy en- 123456789 x 10 -3 +7 1.5 .5 5. 1e3 ' Actual' 24:00:00".split()
+    ),
+    st.from_regex(
+        r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[-+,][0-9]{2}:[0-9]{2}\Z"
+    ),
+    st.sampled_from(
+        [
+            "2024-02-29T00:00:00+09:00",
+            "2023-02-29T00:00:00+09:00",
+            "2026-12-31T23:59:59+14:00",
+            "2026-12-31T23:59:59+14:01",
+            "2026-12-31T24:00:00+09:00",
+            "0000-01-01T00:00:00+00:00",
+            " 2026-11-29T06:30:00+09:00\n",
+            "2026-11-29T06:30:00+09:00 x",
+            "２０２６-11-29T06:30:00+09:00",
+        ]
+    ),
+    st.text(st.characters(exclude_categories=("Cc", "Cs")), max_size=12),
+)
+
+
+@st.composite
+def mutated(draw) -> bytes:
+    root = etree.fromstring(FULL)
+    for _ in range(draw(st.integers(1, 3))):
+        elements = [e for e in root.iter() if isinstance(e.tag, str)]
+        target = draw(st.sampled_from(elements))
+        how = draw(
+            st.sampled_from(["drop", "copy", "move", "text", "attr", "rename", "add", "tail"])
+        )
+        parent = target.getparent()
+        if how == "drop" and parent is not None:
+            parent.remove(target)
+        elif how == "copy" and parent is not None:
+            target.addnext(copy.deepcopy(target))
+        elif how == "move" and parent is not None:
+            parent.remove(target)
+            parent.insert(draw(st.integers(0, len(parent))), target)
+        elif how == "text" and len(target) == 0 and target.tag.split("}")[1] not in ("web", "uri"):
+            target.text = draw(VALUES)  # anyURI: libxml2 checks URI syntax, the relay does not
+        elif how == "attr":
+            target.set(draw(st.sampled_from(["lang", "id", "{urn:x}y"])), "1")
+        elif how == "rename":
+            target.tag = (
+                f"{{{draw(st.sampled_from([NS, 'urn:x', '']))}}}{draw(st.sampled_from(NAMES))}"
+            )
+        elif how == "add" and len(target):
+            name = draw(st.sampled_from(NAMES))
+            target.insert(draw(st.integers(0, len(target))), etree.Element(f"{{{NS}}}{name}"))
+        elif how == "tail" and parent is not None:
+            target.tail = draw(st.sampled_from(["x", " ", "\n\t"]))
+    return etree.tostring(root)
+
+
+def test_the_full_sample_is_valid(schema) -> None:
+    assert_valid(schema, FULL.encode())
+
+
+@settings(max_examples=400, deadline=None)
+@given(document=mutated())
+def test_hypothesis_the_relays_validator_agrees_with_the_xsd(schema, document) -> None:
+    xsd_ok = schema.validate(etree.fromstring(document))
+    try:
+        validate(safe_fromstring(document))
+        ours = None
+    except CapSchemaError as exc:
+        ours = str(exc)
+    assert (ours is None) == xsd_ok, (ours, str(schema.error_log))
