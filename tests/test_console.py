@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy import update as sa_update
 from typer.testing import CliRunner
 
 from relay import drills
@@ -19,7 +20,7 @@ from relay.cli import app as cli_app
 from relay.config import Settings, load_settings
 from relay.db import transaction
 from relay.issuing import IssueRequest, issue_alert
-from relay.models import Alert, AuditEvent, InboundMessage, User
+from relay.models import Alert, AuditEvent, Delivery, InboundMessage, User
 from relay.web.app import create_app
 from tests.console_support import PASSWORD, csrf_of, load_directory, make_users, sign_in
 
@@ -207,16 +208,43 @@ def test_issue_exercise_with_preview_confirmation_ack_and_cancel(
         data={"template": "all-clear", "var_area": "西柴", "csrf_token": csrf},
     )
     assert refused.status_code == 409 and "更新できませんでした" in refused.text
-    unconfirmed = client.post(f"/console/alerts/{alert_id}/cancel", data={"csrf_token": csrf})
-    assert unconfirmed.status_code == 422 and alert_state(db_url, alert_id) == "dispatching"
+    # Once the provider has accepted the SMS (as the worker records it), an update goes to them.
+    with transaction(db_url) as s:
+        s.execute(
+            sa_update(Delivery)
+            .where(Delivery.alert_id == alert_id, Delivery.channel == "sms")
+            .values(state="sent", sent_at=datetime.now(UTC))
+        )
+    updated = client.post(
+        f"/console/alerts/{alert_id}/update",
+        data={"template": "all-clear", "var_area": "西柴", "csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert updated.status_code == 303, updated.text
+    update_id = int(updated.headers["location"].split("/")[-1].split("?")[0])
+    with transaction(db_url) as s:
+        follow_up = s.get(Alert, update_id)
+        assert follow_up is not None
+        assert (follow_up.msg_type, follow_up.supersedes_id) == ("Update", alert_id)
+        assert follow_up.status == "Exercise"  # an exercise's update is an exercise too
+    assert [e.actor for e in audits(db_url, "alert.update")] == ["operator"]
+    assert alert_state(db_url, alert_id) == "closed"
+    assert "引き継がれました" in client.get(f"/console/alerts/{alert_id}").text
+
+    unconfirmed = client.post(f"/console/alerts/{update_id}/cancel", data={"csrf_token": csrf})
+    assert unconfirmed.status_code == 422 and alert_state(db_url, update_id) == "dispatching"
     cancelled = client.post(
-        f"/console/alerts/{alert_id}/cancel",
+        f"/console/alerts/{update_id}/cancel",
         data={"confirm": "yes", "csrf_token": csrf},
         follow_redirects=False,
     )
-    assert cancelled.status_code == 303 and alert_state(db_url, alert_id) == "cancelled"
+    assert cancelled.status_code == 303 and alert_state(db_url, update_id) == "cancelled"
     assert [e.actor for e in audits(db_url, "alert.cancel")] == ["operator"]
-    assert "取消済み" in client.get(f"/console/alerts/{alert_id}").text
+    assert "取消済み" in client.get(f"/console/alerts/{update_id}").text
+    again = client.post(
+        f"/console/alerts/{update_id}/cancel", data={"confirm": "yes", "csrf_token": csrf}
+    )
+    assert again.status_code == 409 and "この警報はすでに「取消済み」です" in again.text
 
 
 def test_csrf_and_roles_refuse_and_change_nothing(

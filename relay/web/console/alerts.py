@@ -28,7 +28,7 @@ from relay.models import Alert
 from relay.runtime import Runtime
 from relay.web.console import views
 from relay.web.console.deps import CSRF, DB, Operator, Reader
-from relay.web.console.render import ConsoleError, page, redirect
+from relay.web.console.render import STATE_LABELS, ConsoleError, page, redirect
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -213,6 +213,12 @@ def _alert(session: Session, alert_id: int) -> Alert:
     return alert
 
 
+def _still_open(alert: Alert, action: str) -> None:
+    if alert.state not in views.OPEN_STATES:
+        state = STATE_LABELS.get(alert.state, alert.state)
+        raise ConsoleError(409, f"{action}できませんでした", f"この警報はすでに「{state}」です。")
+
+
 @router.get("/alerts/{alert_id}")
 def alert_page(
     request: Request, alert_id: int, session: DB, user: Reader, done: str = ""
@@ -265,7 +271,7 @@ async def manual_ack(request: Request, alert_id: int, session: DB, user: Operato
 @router.post("/alerts/{alert_id}/cancel", dependencies=[CSRF])
 async def cancel(request: Request, alert_id: int, session: DB, user: Operator) -> Response:
     data = await request.form()
-    _alert(session, alert_id)
+    _still_open(_alert(session, alert_id), "取消")
     if data.get("confirm") != "yes":
         raise ConsoleError(
             422, "取消の確認にチェックを入れてください", "警報は取り消されていません。"
@@ -284,6 +290,7 @@ async def cancel(request: Request, alert_id: int, session: DB, user: Operator) -
 async def update(request: Request, alert_id: int, session: DB, user: Operator) -> Response:
     data = await request.form()
     earlier = _alert(session, alert_id)
+    _still_open(earlier, "更新")
     form = IssueForm.read(data)
     try:
         with session.begin_nested():
