@@ -21,6 +21,7 @@ from relay.config import Settings, load_settings
 from relay.db import transaction
 from relay.issuing import IssueRequest, issue_alert
 from relay.models import Alert, AuditEvent, Delivery, InboundMessage, User
+from relay.passwords import set_password
 from relay.web.app import create_app
 from tests.console_support import PASSWORD, csrf_of, load_directory, make_users, sign_in
 
@@ -360,3 +361,49 @@ def test_cli_sets_a_console_password(relay_env: dict[str, str], db_url: str) -> 
     with transaction(db_url) as s:
         stored = s.scalars(select(User.password_hash)).one()
     assert stored and stored.startswith("scrypt$") and "another-pass-42" not in stored
+
+
+def test_drill_schedule_form_and_session_end(
+    client: TestClient, settings: Settings, db_url: str
+) -> None:
+    csrf = sign_in(client, "coordinator")
+    schedule = {
+        "name": "quarterly",
+        "cron": "0 10 1-7 1,4,7,10 1",
+        "template": "drill",
+        "audience": "district:西柴",
+        "channels": ["sms", "email"],
+        "mode": "cascade",
+        "ack_within": "30m",
+        "enabled": "yes",
+        "csrf_token": csrf,
+    }
+    bad = client.post("/console/drills", data={**schedule, "cron": "0 25 * * *"})
+    assert bad.status_code == 422 and 'id="form-error"' in bad.text
+    assert 'value="0 25 * * *"' in bad.text  # the form keeps what was typed
+    with transaction(db_url) as s:
+        assert drills.schedules_overview(s) == []
+    saved = client.post("/console/drills", data=schedule, follow_redirects=False)
+    assert saved.status_code == 303
+    page = client.get(saved.headers["location"]).text
+    assert "訓練の日程を保存しました" in page and "quarterly" in page
+    with transaction(db_url) as s:
+        (row,) = drills.schedules_overview(s)
+    assert row["enabled"] and row["next_fire_at"] is not None  # scheduled
+    assert [e.actor for e in audits(db_url, "drill.schedule")] == ["coordinator"]
+
+    with TestClient(client.app) as operator:
+        token = sign_in(operator, "operator")
+        refused = operator.post("/console/drills", data={**schedule, "csrf_token": token})
+        assert refused.status_code == 403 and "訓練担当" in refused.text
+        # A new password ends the sessions signed in with the old one.
+        with transaction(db_url) as s:
+            set_password(s, "operator", "a-new-password-9", actor="test")
+        assert operator.get("/console", follow_redirects=False).status_code == 303
+        # So does deactivating the user.
+        sign_in(operator, "operator", "a-new-password-9")
+        with transaction(db_url) as s:
+            s.scalars(select(User).where(User.name == "operator")).one().active = False
+        assert operator.get("/console", follow_redirects=False).status_code == 303
+    assert len(audits(db_url, "drill.schedule")) == 1
+    assert client.get("/console/alerts/not-a-number").status_code == 422  # never a 500

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import escape
+from sqlalchemy.orm import Session
 
 from relay import drills, inbound_reports, report_formats, reports
+from relay.durations import parse_duration
+from relay.issuing import CHANNELS, MODES
 from relay.models import DrillRun
 from relay.web.console import session as console_session
+from relay.web.console import views
 from relay.web.console.alerts import publish
 from relay.web.console.deps import CSRF, DB, Coordinator, Operator, Reader
 from relay.web.console.render import ConsoleError, page, redirect
@@ -40,16 +47,95 @@ def report_handled(request: Request, report_id: int, session: DB, user: Operator
     return redirect(request, "/console/reports?done=handled")
 
 
-@router.get("/drills")
-def drill_list(request: Request, session: DB, user: Reader, done: str = "") -> Response:
+DRILL_DONE = {
+    "run": "訓練を開始しました。数秒後に実施の一覧に表示されます。",
+    "saved": "訓練の日程を保存しました。",
+}
+
+
+@dataclass
+class ScheduleForm:
+    name: str = ""
+    cron: str = "0 10 1-7 1,4,7,10 1"  # the first Monday of each quarter, 10:00
+    template: str = "drill"
+    audience: str = "all"
+    channels: list[str] = field(default_factory=lambda: list(CHANNELS))
+    mode: str = "cascade"
+    ack_within: str = "30m"
+    enabled: bool = True
+
+
+def _drill_templates() -> list[dict[str, Any]]:
+    """A schedule has no variables to give: only templates that need none."""
+    return [t for t in views.template_choices() if not any(v["required"] for v in t["variables"])]
+
+
+def _drills_page(
+    request: Request,
+    session: Session,
+    user: Any,
+    form: ScheduleForm | None = None,
+    error: str | None = None,
+    done: str | None = None,
+    status_code: int = 200,
+) -> Response:
     return page(
         request,
         "drills.html",
+        status_code=status_code,
         user=user,
         schedules=drills.schedules_overview(session),
-        done="訓練を開始しました。数秒後に実施中の一覧に表示されます。" if done == "run" else None,
+        done=DRILL_DONE.get(done or ""),
         can_run=user.role in ("coordinator", "admin"),
+        form=form or ScheduleForm(),
+        error=error,
+        templates=_drill_templates(),
+        channels=CHANNELS,
+        modes=MODES,
     )
+
+
+@router.get("/drills")
+def drill_list(request: Request, session: DB, user: Reader, done: str = "") -> Response:
+    return _drills_page(request, session, user, done=done)
+
+
+@router.post("/drills", dependencies=[CSRF])
+async def drill_save(request: Request, session: DB, user: Coordinator) -> Response:
+    """Create or replace a schedule (relay.drills.save_schedule, audited drill.schedule)."""
+    data = await request.form()
+    form = ScheduleForm(
+        name=str(data.get("name") or "").strip()[:100],
+        cron=str(data.get("cron") or "").strip()[:100],
+        template=str(data.get("template") or ""),
+        audience=str(data.get("audience") or "").strip()[:2000],
+        channels=[str(c) for c in data.getlist("channels")][:3],
+        mode=str(data.get("mode") or ""),
+        ack_within=str(data.get("ack_within") or "").strip()[:16],
+        enabled=data.get("enabled") == "yes",
+    )
+    try:
+        if form.template not in {t["name"] for t in _drill_templates()}:
+            raise ValueError("テンプレートを選んでください。")
+        if not form.channels or any(c not in CHANNELS for c in form.channels):
+            raise ValueError("送信手段を1つ以上選んでください。")
+        if form.mode not in MODES:
+            raise ValueError("送信方式を選んでください。")
+        spec = drills.ScheduleSpec(
+            name=form.name,
+            cron=form.cron,
+            template=form.template,
+            audience=form.audience,
+            channels=tuple(form.channels),
+            mode=form.mode,
+            ack_within=parse_duration(form.ack_within),
+            enabled=form.enabled,
+        )
+        with session.begin_nested():
+            drills.save_schedule(session, spec, actor=user.name)
+    except (drills.DrillError, ValueError) as exc:
+        return _drills_page(request, session, user, form, str(exc), status_code=422)
+    return redirect(request, "/console/drills?done=saved")
 
 
 @router.post("/drills/{name}/run", dependencies=[CSRF])
