@@ -91,6 +91,16 @@ def test_sign_in_refusals_and_cookie(client: TestClient, db_url: str) -> None:
         "/console/login", data={"name": "operator", "password": PASSWORD}, follow_redirects=False
     )
     assert no_csrf.status_code == 403 and "CSRF" in no_csrf.text
+    # Five failures for one name: it is refused for a while, even with the right password.
+    for _ in range(5):
+        client.post(
+            "/console/login",
+            data={"name": "viewer", "password": "guess-guess-1", "csrf_token": token},
+        )
+    throttled = client.post(
+        "/console/login", data={"name": "Viewer", "password": PASSWORD, "csrf_token": token}
+    )
+    assert throttled.status_code == 429 and "しばらく使えません" in throttled.text
     assert count(db_url, AuditEvent) == before  # nothing recorded, nobody signed in
     assert client.get("/console", follow_redirects=False).status_code == 303
 

@@ -14,11 +14,13 @@ from fastapi.responses import JSONResponse, Response
 
 from relay.web.console import alerts, desk, signin
 from relay.web.console.render import ConsoleError, NotSignedIn, error_page, redirect
+from relay.web.console.throttle import SignInThrottle
 
 PREFIX = "/console"
 
 
 def install(app: FastAPI) -> None:
+    app.state.console_throttle = SignInThrottle()
     for part in (signin.router, alerts.router, desk.router):
         app.include_router(part, prefix=PREFIX, include_in_schema=False)
 

@@ -13,6 +13,7 @@ from relay.passwords import sign_in
 from relay.web.console import session as console_session
 from relay.web.console.deps import CSRF, DB
 from relay.web.console.render import page, redirect
+from relay.web.console.throttle import SignInThrottle
 
 router = APIRouter()
 
@@ -38,8 +39,20 @@ def login(
     next: Annotated[str, Form()] = "/console",
 ) -> Response:
     name, password = name.strip()[:100], password[:200]
+    throttle: SignInThrottle = request.app.state.console_throttle
+    if throttle.blocked(name):
+        return page(
+            request,
+            "login.html",
+            status_code=429,
+            next=_safe_next(next),
+            error="サインインの失敗が続いたため、このユーザー名はしばらく使えません。"
+            "15分ほど待ってからもう一度お試しください。",
+            name=name,
+        )
     user = sign_in(session, name, password) if name and password else None
     if user is None:
+        throttle.failed(name)
         return page(
             request,
             "login.html",
@@ -48,6 +61,7 @@ def login(
             error="ユーザー名またはパスワードが正しくありません。",
             name=name,
         )
+    throttle.succeeded(name)
     settings: Settings = request.app.state.settings
     console_session.start(
         request, user.id, console_session.password_tag(settings, user.password_hash)
