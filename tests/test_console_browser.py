@@ -167,6 +167,8 @@ def _operator(page: object, base: str, stack: Stack) -> None:
         assert alert is not None and alert.state == "cancelled"
     p.goto(f"{base}/console")
     assert "進行中の警報はありません" not in p.inner_text("main")  # the cancel notice is active
+    assert "取消済み" in p.inner_text("main")  # among the alerts that ended
+    _shot(p, "console-dashboard")
 
 
 def _coordinator(page: object, base: str) -> None:
