@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+from functools import cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -60,9 +61,12 @@ def verify_password(password: str, stored: str) -> bool:
         return False
 
 
-# Checked against when the user does not exist, so that a wrong name costs as much time as a
-# wrong password and response times do not tell which names exist.
-_DUMMY = hash_password(secrets.token_urlsafe(16))
+@cache
+def _dummy() -> str:
+    """Checked against when the user does not exist, so that a wrong name costs as much time
+    as a wrong password and response times do not tell which names exist. Made on first use:
+    every `relay` command imports this module, and a hash costs ~0.1 s."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def check_policy(password: str) -> None:
@@ -88,7 +92,7 @@ def set_password(session: Session, name: str, password: str, actor: str) -> User
 def sign_in(session: Session, name: str, password: str) -> User | None:
     """The active user with this name and password, or None (whichever part was wrong)."""
     user = session.scalars(select(User).where(User.name == name, User.active)).first()
-    stored = user.password_hash if user is not None and user.password_hash else _DUMMY
+    stored = user.password_hash if user is not None and user.password_hash else _dummy()
     ok = verify_password(password, stored)
     if user is None or not user.password_hash or not ok:
         log.warning("console sign-in refused for user name %r", name[:100])
