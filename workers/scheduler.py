@@ -15,11 +15,12 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.orm import Session
 
-from relay import clock, deadlines, drills, escalation
+from relay import clock, deadlines, drills, escalation, recovery
 from relay.config import load_settings
 from relay.logs import configure as configure_logging
 from relay.runtime import get_runtime
 from workers import tasks  # noqa: F401  (registers the outbox publisher)
+from workers.broker_watch import LostTaskWatch, broker_empty
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,27 @@ def sweep_outbox() -> None:
         log.exception("outbox sweep failed; retrying at the next tick")
 
 
+_lost_tasks = LostTaskWatch()
+
+
+def recover_lost_work() -> None:
+    """Sends the broker lost or the provider never confirmed go out again (relay.recovery)."""
+    runtime = get_runtime()
+    settings = runtime.settings
+    try:
+        # Twilio's status callbacks come within seconds; twice the claim lease is long enough
+        # that a missing one means the provider never took the message.
+        window = timedelta(seconds=2 * settings.claim_lease_s)
+        with runtime.sessions.begin() as session:
+            moved = recovery.resend_unconfirmed(session, window)
+            if _lost_tasks.lost(broker_empty(settings)):
+                moved += recovery.requeue_orphans(session)
+        if moved:
+            runtime.publish_outbox()
+    except Exception:
+        log.exception("recovering lost work failed; retrying at the next tick")
+
+
 def add_jobs(scheduler: BaseScheduler, tick_seconds: float = TICK_SECONDS) -> BaseScheduler:
     """The periodic jobs, on a blocking scheduler (`relay scheduler`) or a background one
     (`relay demo`)."""
@@ -94,6 +116,7 @@ def add_jobs(scheduler: BaseScheduler, tick_seconds: float = TICK_SECONDS) -> Ba
         **common,
     )
     scheduler.add_job(sweep_outbox, seconds=max(tick_seconds, 5.0), id="outbox", **common)
+    scheduler.add_job(recover_lost_work, seconds=max(tick_seconds, 5.0), id="lost-work", **common)
     return scheduler
 
 
