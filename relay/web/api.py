@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from relay import audit, cap, directory, drills, lifecycle, reports
@@ -54,12 +55,15 @@ def _error(description: str) -> dict[str, Any]:
 router = APIRouter(
     prefix="/api/v1",
     responses={
+        400: _error("The body cannot be decoded (e.g. JSON that is not UTF-8)"),
         401: _error("No bearer token, or an unknown one"),
         403: _error("The token's role may not do this"),
         413: _error("Request body too large"),
         422: _error("Invalid request: the message (and details) say what"),
     },
 )
+# Row ids in paths: 64-bit, as the database keys are (a larger number is a 422, not a 500).
+Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _error("No such object")}
 CONFLICT: dict[int | str, dict[str, Any]] = {409: _error("Not possible in its current state")}
 MAX_BODY = 2_000_000  # a directory CSV of ~20,000 contacts
@@ -72,6 +76,12 @@ def _session(request: Request) -> Iterator[Session]:
         try:
             yield session
             session.commit()
+        except DataError as exc:
+            # A value the database cannot hold (PostgreSQL: text with a NUL character) is bad
+            # input like any other: 422 with the reason, nothing written.
+            session.rollback()
+            reason = str(exc.orig).splitlines()[0] if exc.orig else "value out of range"
+            raise HTTPException(422, f"a value cannot be stored: {reason}") from None
         except BaseException:
             session.rollback()
             raise
@@ -180,7 +190,7 @@ def list_alerts(
     responses={**cap_http.EXPORT_RESPONSES, **NOT_FOUND},
     summary="The alert as CAP 1.2 XML",
 )
-def export_cap(alert_id: int, session: DB, _: Reader) -> Response:
+def export_cap(alert_id: Id, session: DB, _: Reader) -> Response:
     document = cap.export_alert(session, _alert(session, alert_id))
     return Response(document, media_type=cap.MEDIA_TYPE)
 
@@ -241,13 +251,13 @@ def _alert(session: Session, alert_id: int) -> Alert:
     return alert
 
 
-@router.get("/alerts/{alert_id}")
-def show_alert(alert_id: int, session: DB, _: Reader) -> dict[str, Any]:
+@router.get("/alerts/{alert_id}", responses=NOT_FOUND)
+def show_alert(alert_id: Id, session: DB, _: Reader) -> dict[str, Any]:
     return alert_status(session, _alert(session, alert_id))
 
 
-@router.get("/alerts/{alert_id}/recipients")
-def recipients(alert_id: int, session: DB, _: Reader) -> list[dict[str, Any]]:
+@router.get("/alerts/{alert_id}/recipients", responses=NOT_FOUND)
+def recipients(alert_id: Id, session: DB, _: Reader) -> list[dict[str, Any]]:
     _alert(session, alert_id)
     rows = session.execute(
         select(Recipient, Contact.name, Organization.code)
@@ -277,9 +287,9 @@ class UpdateBody(BaseModel):
     variables: dict[str, str] = Field(default_factory=dict, max_length=20)
 
 
-@router.post("/alerts/{alert_id}/update", status_code=201)
+@router.post("/alerts/{alert_id}/update", status_code=201, responses={**NOT_FOUND, **CONFLICT})
 def update_alert(
-    request: Request, alert_id: int, body: UpdateBody, session: DB, user: Operator
+    request: Request, alert_id: Id, body: UpdateBody, session: DB, user: Operator
 ) -> dict[str, Any]:
     _alert(session, alert_id)
     try:
@@ -300,8 +310,8 @@ def update_alert(
     return result
 
 
-@router.post("/alerts/{alert_id}/cancel")
-def cancel_alert(request: Request, alert_id: int, session: DB, user: Operator) -> dict[str, Any]:
+@router.post("/alerts/{alert_id}/cancel", responses={**NOT_FOUND, **CONFLICT})
+def cancel_alert(request: Request, alert_id: Id, session: DB, user: Operator) -> dict[str, Any]:
     _alert(session, alert_id)
     try:
         with session.begin_nested():
@@ -321,9 +331,9 @@ class AckBody(BaseModel):
     answer: str = Field(default="ack", max_length=32)
 
 
-@router.post("/alerts/{alert_id}/recipients/{recipient_id}/ack")
+@router.post("/alerts/{alert_id}/recipients/{recipient_id}/ack", responses=NOT_FOUND)
 def manual_ack(
-    alert_id: int, recipient_id: int, body: AckBody, session: DB, user: Operator
+    alert_id: Id, recipient_id: Id, body: AckBody, session: DB, user: Operator
 ) -> dict[str, Any]:
     recipient = session.get(Recipient, recipient_id)
     if recipient is None or recipient.alert_id != alert_id:
@@ -379,7 +389,7 @@ def save_drill(body: DrillBody, session: DB, user: Coordinator) -> dict[str, Any
     return {"name": body.name, "next": [t.isoformat() for t in upcoming]}
 
 
-@router.post("/drills/{name}/run", status_code=201)
+@router.post("/drills/{name}/run", status_code=201, responses={**NOT_FOUND, **CONFLICT})
 def run_drill(request: Request, name: str, session: DB, user: Coordinator) -> dict[str, Any]:
     try:
         with session.begin_nested():
@@ -392,8 +402,8 @@ def run_drill(request: Request, name: str, session: DB, user: Coordinator) -> di
     return result
 
 
-@router.get("/drills/runs/{run_id}/report")
-def drill_report(run_id: int, session: DB, _: Reader) -> dict[str, Any]:
+@router.get("/drills/runs/{run_id}/report", responses={**NOT_FOUND, **CONFLICT})
+def drill_report(run_id: Id, session: DB, _: Reader) -> dict[str, Any]:
     if session.get(DrillRun, run_id) is None:
         raise HTTPException(404, f"no drill run {run_id}")
     try:
@@ -461,8 +471,8 @@ def inbound_reports(session: DB, _: Reader, open_only: bool = True) -> list[dict
     ]
 
 
-@router.post("/reports/{report_id}/handled")
-def report_handled(report_id: int, session: DB, user: Operator) -> dict[str, Any]:
+@router.post("/reports/{report_id}/handled", responses=NOT_FOUND)
+def report_handled(report_id: Id, session: DB, user: Operator) -> dict[str, Any]:
     message = session.get(InboundMessage, report_id)
     if message is None:
         raise HTTPException(404, f"no report {report_id}")
