@@ -39,9 +39,9 @@ CONFIG = schemathesis.config.SchemathesisConfig.from_dict(
 )
 
 
-@schemathesis.serializer("application/cap+xml")
-def _cap_xml(ctx: schemathesis.SerializationContext, value: object) -> bytes:
-    """Bodies for the CAP import: the generated text as it is (mostly not CAP at all)."""
+@schemathesis.serializer("application/cap+xml", "text/csv")
+def _as_text(ctx: schemathesis.SerializationContext, value: object) -> bytes:
+    """Bodies for the CAP and directory imports: the generated text as it is."""
     return str(value).encode("utf-8", "surrogatepass")
 
 

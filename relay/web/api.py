@@ -420,7 +420,16 @@ def directory_summary(session: DB, _: Reader, district: str | None = None) -> di
     return directory.summary(session, district)
 
 
-@router.post("/directory/import")
+@router.post(
+    "/directory/import",
+    description="The directory CSV as the body (columns: ops/sample/kanazawa-directory.csv).",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/csv": {"schema": {"type": "string", "maxLength": MAX_BODY}}},
+        }
+    },
+)
 async def directory_import(
     request: Request, session: DB, user: Admin, dry_run: bool = False
 ) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from relay.config import Settings, load_settings
 from relay.db import session_factory
 from relay.web import api, console, links, metrics, twilio_webhooks
+from relay.web.body_limit import BodyLimit
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -45,12 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _json_errors(app: FastAPI) -> None:
     """Errors are JSON with a message; bad input is 4xx, never a 500 with a traceback."""
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > api.MAX_BODY:
-            return JSONResponse({"error": "request body too large"}, status_code=413)
-        return await call_next(request)
+    # Bodies over the limit are a 413, declared or streamed in chunks (relay/web/body_limit.py).
+    app.add_middleware(BodyLimit, max_bytes=api.MAX_BODY)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
