@@ -28,8 +28,12 @@ check: $(STAMP)  ## lint and type-check
 	$(BIN)/ruff format --check relay channels workers
 	$(BIN)/mypy
 
-bench: $(STAMP)  ## benchmarks (not written yet: the performance issue is open)
-	@echo "no benchmarks yet: ops/bench/ is still to be written" >&2; exit 1
+$(VENV)/.bench-installed: $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed  ## benchmarks -> ops/bench/RESULTS.md (BENCH_ARGS=--quick: under 3 min)
+	$(BIN)/python -m ops.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

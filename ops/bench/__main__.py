@@ -1,0 +1,3 @@
+from ops.bench.run import main
+
+raise SystemExit(main())
