@@ -15,6 +15,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
+    ignored_auth,
     negative_data_rejection,
     not_a_server_error,
     response_headers_conformance,
@@ -25,6 +26,7 @@ from schemathesis.checks import (
 from tests.api_client import api_client
 
 CHECKS = [
+    ignored_auth,  # the declared bearer scheme is enforced: without/with a bad token, no 2xx
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,

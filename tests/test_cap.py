@@ -168,6 +168,7 @@ def test_a_drill_run_exports_as_an_exercise_with_its_run_id(api, db_url, schema)
     assert text(root.find("c:info", C), "c:event") == "情報受伝達訓練"
 
 
+@pytest.mark.slow  # workers and the simulator: the update goes only to those reached
 def test_update_and_cancel_reference_the_earlier_message(db_url, tmp_path, schema) -> None:
     """Updates and cancels are new messages whose <references> name the earlier one as
     sender,identifier,sent (CAP 1.2 3.2.1); the relay sends them only to those reached."""

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.exc import DataError
@@ -90,7 +91,15 @@ def _session(request: Request) -> Iterator[Session]:
 DB = Annotated[Session, Depends(_session)]
 
 
-def _user(request: Request, session: DB) -> User:
+# Declares the bearer scheme in the OpenAPI description; the header is read below, so that a
+# missing and a wrong token get their own message.
+BEARER = HTTPBearer(
+    auto_error=False, description="A token from `relay user create NAME --role ROLE`"
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
+
+
+def _user(request: Request, session: DB, declared: Credentials) -> User:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
