@@ -99,6 +99,14 @@ def parse_directory(data: bytes | str) -> DirectoryFile:
             ) from None
     data = data.removeprefix("\ufeff")
     reader = csv.DictReader(io.StringIO(data, newline=""))
+    try:
+        return _parse_rows(reader)
+    except csv.Error as exc:  # e.g. a field over the csv module's 128 KiB limit
+        line = reader.reader.line_num
+        raise DirectoryFileError([RowError(line, "-", f"not a readable CSV row: {exc}")]) from None
+
+
+def _parse_rows(reader: csv.DictReader[str]) -> DirectoryFile:
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in COLUMNS if c not in header]
     if missing:

@@ -19,9 +19,35 @@ from jinja2 import (
     StrictUndefined,
     select_autoescape,
 )
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from relay.messages.variables import INTENSITY_EN
+
+# Arithmetic an operator's template may do: enough for any message, far from a gigabyte string
+# or a power that computes for hours (which would stall the process rendering it).
+_MAX_EXPONENT = 64
+_MAX_REPEAT = 10_000
+
+
+class _OperatorSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with `*` and `**` checked (the compiler then never folds them
+    at load time either)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int | float) and abs(right) > _MAX_EXPONENT:
+            raise SecurityError(f"exponent {right!r} is too large")
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if (
+                    isinstance(seq, str | list | tuple)
+                    and isinstance(times, int)
+                    and len(seq) * times > _MAX_REPEAT
+                ):
+                    raise SecurityError("repetition too long")
+        return super().call_binop(context, operator, left, right)
 
 
 def _intensity_en(value: object) -> str:
@@ -62,4 +88,4 @@ def operator_environment(operator_root: Path, builtin_root: Path) -> Environment
             PrefixLoader({"_base": FileSystemLoader(builtin_root / "_base")}),
         ]
     )
-    return _install(ImmutableSandboxedEnvironment(**_options(loader, auto_reload=True)))
+    return _install(_OperatorSandbox(**_options(loader, auto_reload=True)))

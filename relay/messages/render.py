@@ -237,6 +237,10 @@ class Composer:
                 raise TemplateVariableError(spec.name, [problem]) from exc
             except TemplateError as exc:
                 raise TemplateRenderError(path, str(exc)) from exc
+            except (ArithmeticError, TypeError, ValueError, LookupError) as exc:
+                # An operator's template doing impossible arithmetic ({{ 1/0 }}) or asking
+                # the sandbox for too much (range over 100,000): refused like any fault.
+                raise TemplateRenderError(path, f"{type(exc).__name__}: {exc}") from exc
         if need:
             raise UnknownTemplateError(spec.name, f"template {spec.name!r} has no {head} file")
         return None
