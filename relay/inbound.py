@@ -9,7 +9,7 @@ costs a message per spam text.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +22,10 @@ from relay.models import Alert, Contact, ContactPath, InboundMessage, Recipient
 from relay.replies import Reply, parse_reply
 
 OPEN_STATES = ("dispatching", "active")
+# A reply after the deadline closed the alert still counts (the report shows it as answered
+# late): a leader who was out and answers 40 minutes later has still been reached. A day on,
+# a bare "1" is more likely about something else.
+LATE_ANSWER_WINDOW = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -45,10 +49,11 @@ def _contacts_for(session: Session, number: str) -> list[Contact]:
 
 
 def _recipients(
-    session: Session, contacts: list[Contact], reply: Reply
+    session: Session, contacts: list[Contact], reply: Reply, now: datetime
 ) -> tuple[Alert | None, list[Recipient]]:
     """The alert the reply is about: the one named by its reference code if the sender was
-    asked in it, otherwise the sender's most recent open alert."""
+    asked in it, otherwise the sender's most recent open alert, otherwise their most recent
+    alert if it closed at its deadline within the late-answer window (never a cancelled one)."""
     ids = [c.id for c in contacts]
     stmt = (
         select(Recipient, Alert)
@@ -62,6 +67,10 @@ def _recipients(
         chosen = next((a for _, a in rows if a.reference == reply.reference), None)
     if chosen is None:
         chosen = next((a for _, a in rows if a.state in OPEN_STATES), None)
+    if chosen is None:
+        latest = next((a for _, a in rows if a.state != "cancelled"), None)
+        if latest and latest.state == "closed" and now - latest.sent_at <= LATE_ANSWER_WINDOW:
+            chosen = latest
     if chosen is None:
         return None, []
     return chosen, [r for r, a in rows if a.id == chosen.id]
@@ -96,7 +105,7 @@ def receive_sms(session: Session, params: dict[str, str], now: datetime) -> Inbo
         return InboundResult(inbound.id, False, "unknown_sender", None, None, None)
     inbound.contact_id = contacts[0].id
     reply = parse_reply(inbound.body)
-    alert, recipients = _recipients(session, contacts, reply)
+    alert, recipients = _recipients(session, contacts, reply, now)
     inbound.alert_id = alert.id if alert else None
     language = contacts[0].language
     if reply.kind in ("ack", "answer") and alert is not None and recipients:
