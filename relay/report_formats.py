@@ -10,8 +10,17 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from relay import labels_ja
+
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "web"
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+_env.globals.update(
+    KIND=labels_ja.KIND,
+    CHANNEL=labels_ja.CHANNEL,
+    METHOD=labels_ja.ACK_METHOD,
+    MODE=labels_ja.MODE,
+)
+_env.filters["attempt"] = labels_ja.attempt
 
 
 def to_csv(report: dict[str, Any]) -> str:
@@ -82,7 +91,9 @@ def _counts(row: dict[str, Any]) -> str:
     return f" ({row['acknowledged']}/{row['organizations']})" if row.get("organizations") else ""
 
 
-def _bar_chart(rows: list[dict[str, Any]], key: str, width: int = 640) -> Markup:
+def _bar_chart(
+    rows: list[dict[str, Any]], key: str, width: int = 640, names: dict[str, str] | None = None
+) -> Markup:
     bar, gap, label_w = 18, 6, 150
     height = len(rows) * (bar + gap) + 10
     parts = [
@@ -91,7 +102,8 @@ def _bar_chart(rows: list[dict[str, Any]], key: str, width: int = 640) -> Markup
     for i, row in enumerate(rows):
         top = i * (bar + gap) + 5
         length = (width - label_w - 110) * float(row["rate"])  # room for the label
-        name = str(row[key]).replace("&", "&amp;").replace("<", "&lt;")
+        raw = str(row[key])
+        name = (names or {}).get(raw, raw).replace("&", "&amp;").replace("<", "&lt;")
         parts.append(
             f'<text x="0" y="{top + 14}" font-size="12">{name}</text>'
             f'<rect x="{label_w}" y="{top}" width="{length:.1f}" height="{bar}" fill="#2563eb"/>'
@@ -124,5 +136,5 @@ def to_html(report: dict[str, Any]) -> str:
         trend_chart=_bar_chart(_trend(report), "run"),
         timeline_chart=_line_chart(series),
         district_chart=_bar_chart(report["by_district"], "district"),
-        kind_chart=_bar_chart(report["by_kind"], "kind"),
+        kind_chart=_bar_chart(report["by_kind"], "kind", names=labels_ja.KIND),
     )

@@ -23,12 +23,13 @@ from relay.audience import AudienceError, parse_audience
 from relay.config import Settings
 from relay.durations import parse_duration
 from relay.issuing import CHANNELS, MODES, STATUSES, IssueError, IssueRequest, issue_alert
+from relay.labels_ja import ALERT_STATE
 from relay.messages import MessageError
 from relay.models import Alert
 from relay.runtime import Runtime
 from relay.web.console import views
 from relay.web.console.deps import CSRF, DB, Operator, Reader
-from relay.web.console.render import STATE_LABELS, ConsoleError, page, redirect
+from relay.web.console.render import ConsoleError, page, redirect
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -215,7 +216,7 @@ def _alert(session: Session, alert_id: int) -> Alert:
 
 def _still_open(alert: Alert, action: str) -> None:
     if alert.state not in views.OPEN_STATES:
-        state = STATE_LABELS.get(alert.state, alert.state)
+        state = ALERT_STATE.get(alert.state, alert.state)
         raise ConsoleError(409, f"{action}できませんでした", f"この警報はすでに「{state}」です。")
 
 

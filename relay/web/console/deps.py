@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 
 from relay.config import Settings
 from relay.db import session_factory
+from relay.labels_ja import ROLE
 from relay.models import User
 from relay.users import allowed
 from relay.web.console import session as console_session
-from relay.web.console.render import ROLE_LABELS, ConsoleError, NotSignedIn
+from relay.web.console.render import ConsoleError, NotSignedIn
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def need(permission: str) -> Any:
             raise ConsoleError(
                 403,
                 "この操作を行う権限がありません",
-                f"{user.name} さんの役割は「{ROLE_LABELS.get(user.role, user.role)}」です。"
+                f"{user.name} さんの役割は「{ROLE.get(user.role, user.role)}」です。"
                 f"この操作には「{NEEDS[permission]}」の権限が必要です。",
             )
         return user

@@ -11,54 +11,11 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from relay import labels_ja
 from relay.timefmt import local
 from relay.web.console import session as console_session
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates" / "console"
-
-STATUS_LABELS = {"Actual": "実際の警報", "Exercise": "訓練", "Test": "テスト"}
-STATE_LABELS = {
-    "draft": "下書き",
-    "dispatching": "送信準備中",
-    "active": "送信・応答受付中",
-    "closed": "終了",
-    "cancelled": "取消済み",
-}
-MSG_TYPE_LABELS = {"Alert": "発令", "Update": "更新", "Cancel": "取消"}
-CHANNEL_LABELS = {"sms": "SMS", "voice": "音声電話", "email": "メール"}
-COUNT_LABELS = {
-    "planned": "計画",
-    "pending": "送信待ち",
-    "sent": "送信済み",
-    "delivered": "配信確認",
-    "reached": "本人に到達",
-    "failed": "不達",
-}
-MODE_LABELS = {"cascade": "段階送信（未応答なら電話・次の連絡先へ）", "blast": "一斉送信"}
-ROLE_LABELS = {
-    "viewer": "閲覧者",
-    "operator": "操作員",
-    "coordinator": "訓練担当",
-    "admin": "管理者",
-}
-LANGUAGE_LABELS = {"ja": "日本語", "en": "英語", "ja-easy": "やさしい日本語"}
-KIND_LABELS = {
-    "ward_office": "区役所",
-    "federation": "地区連合町内会",
-    "association": "自治会町内会",
-    "disaster_base": "地域防災拠点",
-    "care_plaza": "地域ケアプラザ",
-    "facility": "施設",
-    "shelter": "避難所",
-    "hospital": "災害拠点病院",
-}
-RUN_STATE_LABELS = {
-    "pending": "開始待ち",
-    "running": "実施中",
-    "done": "完了",
-    "missed": "未実施（停止中）",
-    "failed": "失敗",
-}
 
 
 def _tokyo(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -72,16 +29,16 @@ _env = Environment(
 )
 _env.filters["tokyo"] = _tokyo
 _env.globals.update(
-    STATUS=STATUS_LABELS,
-    STATE=STATE_LABELS,
-    MSG_TYPE=MSG_TYPE_LABELS,
-    CHANNEL=CHANNEL_LABELS,
-    COUNT=COUNT_LABELS,
-    MODE=MODE_LABELS,
-    ROLE=ROLE_LABELS,
-    LANGUAGE=LANGUAGE_LABELS,
-    KIND=KIND_LABELS,
-    RUN_STATE=RUN_STATE_LABELS,
+    STATUS=labels_ja.STATUS,
+    STATE=labels_ja.ALERT_STATE,
+    MSG_TYPE=labels_ja.MSG_TYPE,
+    CHANNEL=labels_ja.CHANNEL,
+    COUNT=labels_ja.COUNT,
+    MODE=labels_ja.MODE,
+    ROLE=labels_ja.ROLE,
+    LANGUAGE=labels_ja.LANGUAGE,
+    KIND=labels_ja.KIND,
+    RUN_STATE=labels_ja.RUN_STATE,
     CSRF_FIELD=console_session.CSRF_FIELD,
 )
 
