@@ -187,8 +187,7 @@ def issue_alert(
             else:
                 now_channels, recipient.state = set(), "waiting"  # started by the escalation
         plans.append(_ContactPlan(contact, recipient, paths, chosen, now_channels))
-    session.add_all([p.recipient for p in plans])
-    session.flush()
+    _insert_recipients(session, [p.recipient for p in plans])
 
     over_budget: list[str] = []
     rows = _plan_deliveries(settings, req, alert, plans, now, over_budget)
@@ -216,6 +215,28 @@ def issue_alert(
             examples=over_budget[:5],
         )
     return alert
+
+
+def _insert_recipients(session: Session, recipients: list[Recipient]) -> None:
+    """Write the recipients in one INSERT ... RETURNING and give each its id.
+
+    Set-based rather than through the ORM's unit of work, which took a third of the planning
+    time of a large alert (ops/bench). The objects stay out of the session: nothing after this
+    reads them back through it.
+    """
+    columns = ("alert_id", "contact_id", "organization_id", "position", "state")
+    values = [
+        {
+            **{name: getattr(r, name) for name in columns},
+            "step": r.step or 0,
+            "next_action_at": r.next_action_at,
+        }
+        for r in recipients
+    ]
+    stmt = insert(Recipient).returning(Recipient.id, sort_by_parameter_order=True)
+    ids = session.execute(stmt, values).scalars().all()
+    for recipient, recipient_id in zip(recipients, ids, strict=True):
+        recipient.id = recipient_id
 
 
 @dataclass

@@ -129,9 +129,45 @@ def _callback(senders: Senders, path: str, delivery_id: int) -> str:
     return f"{senders.public_url}/webhooks/twilio/{path}?d={delivery_id}"
 
 
+def _tokens(row: _Claimed) -> int:
+    """What a message costs at the provider's limit: segments for SMS, one otherwise."""
+    return row.segments if row.channel == "sms" else 1
+
+
+async def _paced(senders: Senders, rows: Sequence[_Claimed]) -> list[object]:
+    """Send the rows concurrently, each started only once its tokens are taken, in order.
+
+    Consecutive rows share one bucket call, as many as fit in the bucket's burst: at a slow
+    provider that is one message per call, as before; at a fast one it is one Redis round trip
+    for a whole chunk instead of one per message (a quarter of a worker's time was spent on
+    them). Any 1-second window still holds at most rate + burst tokens.
+    Returns one outcome per row (a Receipt or the exception), like gather(return_exceptions).
+    """
+    started: list[asyncio.Future[Receipt]] = []
+    i = 0
+    failure: BaseException | None = None
+    while i < len(rows):
+        limiter = senders.limiters[rows[i].channel]
+        j, tokens = i + 1, _tokens(rows[i])
+        while (
+            j < len(rows)
+            and rows[j].channel == rows[i].channel
+            and tokens + _tokens(rows[j]) <= limiter.burst
+        ):
+            tokens += _tokens(rows[j])
+            j += 1
+        try:
+            await limiter.acquire(tokens)
+        except Exception as exc:  # the limiter's store is down: these rows are not sent
+            failure = exc
+            break
+        started += [asyncio.ensure_future(_send_one(senders, row)) for row in rows[i:j]]
+        i = j
+    outcomes: list[object] = list(await asyncio.gather(*started, return_exceptions=True))
+    return outcomes + [failure] * (len(rows) - len(outcomes))
+
+
 async def _send_one(senders: Senders, row: _Claimed) -> Receipt:
-    limiter = senders.limiters[row.channel]
-    await limiter.acquire(row.segments if row.channel == "sms" else 1)
     if row.channel == "sms":
         return await senders.sms.send_sms(
             SmsMessage(row.address, row.body, _callback(senders, "status", row.id))
@@ -163,7 +199,7 @@ async def send_chunk(
     result = BatchResult()
     if not rows:
         return result
-    outcomes = await asyncio.gather(*(_send_one(senders, r) for r in rows), return_exceptions=True)
+    outcomes = await _paced(senders, rows)
     updates: list[dict[str, Any]] = []
     not_reached: list[int] = []
     finished = datetime.now(UTC)
