@@ -58,7 +58,7 @@ def test_unconfirmed_ambiguous_sends_go_again_after_the_window(db_url: str) -> N
     with transaction(db_url) as session:
         assert recovery.resend_unconfirmed(session, timedelta(seconds=20), now) == 1
     with transaction(db_url) as session:
-        states = dict(session.execute(select(Delivery.id, Delivery.state)).tuples().all())
+        states = {i: s for i, s in session.execute(select(Delivery.id, Delivery.state))}
     # The one the provider confirmed (a callback gave its SID) is never sent again.
     assert states == {first: "queued", second: "unknown"} and _sends(db_url) == [[first]]
 
