@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,9 @@ from relay.directory_csv import COLUMNS, DirectoryFileError, parse_directory
 from relay.messages import Composer, MessageError
 from relay.replies import parse_reply
 from tests.test_messages_operator import ctx, operator_dir
+from tests.test_webhooks import app_env, inbound, signed
+
+__all__ = ["app_env"]  # the fixture, used below
 
 # --- SMS replies ---------------------------------------------------------------------------
 
@@ -31,6 +35,24 @@ def test_reply_parser_never_raises_whatever_the_text_and_answers(text: str, digi
     assert reply.kind in {"ack", "answer", "report", "empty"}
     if reply.kind == "answer":
         assert reply.digit in digits
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=_ANY_TEXT.filter(lambda t: "\x00" not in t), sender=st.sampled_from(
+    ["+819099990001", "+819011112222", "", "not-a-number"]
+))  # fmt: skip
+def test_any_inbound_sms_is_stored_and_answered_with_twiml(app_env, body: str, sender: str):
+    """Through the signed webhook: any text from anyone is a 200 with TwiML, never a 500."""
+    client, _, _ = app_env
+    params = {**inbound(body, "SM" + uuid.uuid4().hex), "From": sender}
+    response = client.post(
+        "/webhooks/twilio/sms", data=params, headers=signed("/webhooks/twilio/sms", params)
+    )
+    assert response.status_code == 200, response.text
+    assert response.text.startswith("<?xml") and "<Response" in response.text
 
 
 # --- the directory CSV ----------------------------------------------------------------------
