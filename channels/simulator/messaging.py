@@ -42,9 +42,11 @@ def start(ctx: Context, message: Message, behaviour: Behaviour) -> None:
         ctx.scheduler.later(behaviour.sms_delivery_delay, carrier_reports)
 
     async def carrier_reports() -> None:
-        await _set_status(ctx, message, status, code)
+        # The person's phone has the message now, whenever Twilio's callback gets through to
+        # the relay: a relay slow to take callbacks must not slow the people down.
         if status == "delivered":
             _recipient_reacts(ctx, message, behaviour)
+        await _set_status(ctx, message, status, code)
 
     ctx.scheduler.later(behaviour.sms_sent_delay, hand_to_carrier)
 

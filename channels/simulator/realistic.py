@@ -1,27 +1,66 @@
-"""A realistic, seeded population of recipients for the demo and simulations.
+"""A realistic, seeded population of recipients: the ward's leaders as people, not addresses.
 
-Shapes drawn from what ward drills report: most people answer within minutes, a long tail
-answers after 20-30 minutes, some never do; elderly leaders on home landlines meet answering
-machines more often; phones sometimes fail to deliver; some people type full-width digits or
-free text instead of "1". The figures are assumptions for a demo, not measurements; issue 10
-calibrates them against the ward's 2015 trial.
+The model is documented, with its sources and the reasons for each figure, in ops/REACH.md.
+In short: every *person* (a contact, who may have a mobile, a landline and a mailbox) draws
+once, from the seed, whether and how long they are away when the alert goes out, how they use
+a phone keypad, whether and how fast they read SMS and email, and how they answer. Every
+*address* draws what sits on the line (mobile voicemail, a home answering machine that screens
+every call, a number the carrier cannot deliver to). Each request then gets a `Behaviour`
+computed for that moment of the simulated clock: a call while the person is away meets the
+machine or rings out; an SMS read after they come back is answered then.
+
+Calibrated so that one voice round to every organization's primary contact reproduces the
+ward's 2015 trial (>90% of calls picked up, by a person or a machine; 52% answered with the
+right key). Per-call chance (the phone in another room) is drawn from the seed, the address
+and the call's index, so it does not depend on the order requests arrive in.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
 
-from channels.simulator.behaviour import Behaviour, Population
+from channels.simulator.behaviour import Behaviour, Population, normalise_key
 
 PathKind = Literal["mobile", "landline", "ip_phone", "email"]
+T = TypeVar("T")
+MINUTE = 60.0
 
-# Median answer delay ~3 simulated minutes, lognormal: ~10% take longer than 12 minutes.
-MEDIAN_S = 180.0
-SIGMA = 1.1
+# --- the person ---------------------------------------------------------------------------
+# Away when the alert goes out (out shopping, in the bath, asleep after a night shift, driving):
+# SHORT_AWAY back within 1-15 minutes, LONG_AWAY for 20 minutes to hours (lognormal, median 60).
+SHORT_AWAY = 0.15
+LONG_AWAY = 0.10
+# A present person picks up a ringing phone with this chance per call (else it is in another
+# room): 0.75 present x 0.93 ~ 0.70 of calls answered by a person, as in 2015.
+PICKUP_WHEN_PRESENT = 0.93
+BUSY = 0.02  # the line is busy (a call in progress), per call
+
+# Keypad: what a person does once the call's menu plays, as Gather entries ("9 1" = repeat the
+# message, then acknowledge; "5 1" = a wrong key, the menu again, then the right one; "5 5" =
+# wrong twice, then gives up; None = waits without pressing; "hangup" = puts the phone down
+# while the recorded voice still speaks). Elderly leaders fail more often (2015: "keypad
+# confusion").
+KEYPAD: dict[bool, list[tuple[str | None, float]]] = {
+    False: [("1", .70), ("9 1", .08), ("5 1", .05), ("5 5", .05), (None, .07), ("hangup", .05)],
+    True: [("1", .58), ("9 1", .08), ("5 1", .05), ("5 5", .08), (None, .10), ("hangup", .11)],
+}  # fmt: skip
+
+# SMS: does the person read texts at all (else the phone is only for calls), how long after it
+# arrives (or after they are back) they look, and what they do then.
+SMS_READER = {False: 0.92, True: 0.80}
+SMS_READ_MEDIAN = 2 * MINUTE  # lognormal, SIGMA: ~10% look after more than ~8 minutes
+SMS_ACTION: dict[bool, list[tuple[str, float]]] = {
+    False: [("reply", 0.50), ("link", 0.35), ("none", 0.15)],
+    True: [("reply", 0.50), ("link", 0.20), ("none", 0.30)],  # "I'll wait for the call"
+}
+ACT_MEDIAN = 40.0  # seconds to type the reply or tap the link once read
+# What people type back. A few write a report instead of "1": kept by the relay as free text,
+# not an acknowledgement.
 REPLIES = [
     ("1", 40),
     ("１", 22),
@@ -35,76 +74,207 @@ REPLIES = [
     ("家族と避難します", 2),
     ("倒木で通れません", 3),
 ]
+LINK_ANSWERS = [("1", 90), ("2", 7), ("3", 3)]
+
+# Email: read soon by staff at desks, rarely by elderly leaders during the day.
+EMAIL_READER = {False: 0.70, True: 0.35}
+EMAIL_READ_MEDIAN = {False: 6 * MINUTE, True: 15 * MINUTE}
+SIGMA = 1.0
+
+# --- the line -----------------------------------------------------------------------------
+SMS_DELIVERED = 0.97  # else undelivered (phone off for days, out of coverage, filtered)
+MOBILE_VOICEMAIL = 0.65  # a carrier voicemail answers an unanswered mobile
+LANDLINE_MACHINE = {False: 0.60, True: 0.85}  # a home answering machine answers unanswered calls
+# Elderly households told to keep the machine on always against phone fraud: it answers every
+# call first and the person only calls back people they know.
+SCREENING = {False: 0.02, True: 0.12}
+EMAIL_ACCEPTED = 0.98
 
 
 @dataclass(frozen=True)
 class Recipient:
     address: str  # E.164 or email address
     kind: PathKind
-    elderly: bool = False  # a leader reached at home: landline, answering machine
+    elderly: bool = False  # an association's leader: more answering machines, keypad trouble
+    person: str | None = None  # addresses with the same person share one presence; None: own
 
 
-def _delay(rng: random.Random, median: float = MEDIAN_S) -> float:
-    return round(min(rng.lognormvariate(math.log(median), SIGMA), 1800.0), 1)
+@dataclass(frozen=True)
+class Person:
+    """What one contact does, whichever address the relay uses."""
+
+    elderly: bool
+    away_until: float  # simulated seconds after the alert; 0 = there from the start
+    keypad: str | None  # Gather entries, None = no key, "hangup" = puts the phone down
+    hang_up_after: float
+    sms_read_after: float | None  # None = does not read texts
+    sms_action: str  # reply | link | none
+    sms_reply: str
+    link_answer: str
+    act_after: float
+    email_read_after: float | None  # None = does not read mail in time
 
 
-def _weighted(rng: random.Random, table: list[tuple[str, int]]) -> str:
-    return rng.choices([t for t, _ in table], weights=[w for _, w in table])[0]
+@dataclass(frozen=True)
+class Line:
+    """What sits on one address."""
+
+    kind: PathKind
+    person: Person
+    sms_delivered: bool = True
+    machine: bool = False  # voicemail or answering machine answers when nobody does
+    screening: bool = False  # the machine answers every call first
+    email_accepted: bool = True
 
 
-def _mobile(rng: random.Random) -> Behaviour:
-    b = Behaviour(
-        sms_outcome="delivered" if rng.random() < 0.97 else "undelivered",
-        sms_sent_delay=round(rng.uniform(0.5, 2), 1),
-        sms_delivery_delay=round(rng.uniform(2, 8), 1),
-    )
+def _lognormal(rng: random.Random, median: float, sigma: float = SIGMA) -> float:
+    return rng.lognormvariate(math.log(median), sigma)
+
+
+def _pick(rng: random.Random, table: list[tuple[T, float]]) -> T:
+    return rng.choices([v for v, _ in table], weights=[w for _, w in table])[0]
+
+
+def draw_person(rng: random.Random, elderly: bool) -> Person:
     roll = rng.random()
-    if roll < 0.45:
-        b.sms_reply, b.sms_reply_delay = _weighted(rng, REPLIES), _delay(rng)
-    elif roll < 0.65:
-        b.link_answer, b.link_delay = ("1" if rng.random() < 0.9 else "2"), _delay(rng)
-    call = rng.random()
-    b.call_outcome = (
-        "human"
-        if call < 0.65
-        else "no-answer"
-        if call < 0.88
-        else "machine"
-        if call < 0.95
-        else "busy"
+    if roll < LONG_AWAY:
+        away = max(20 * MINUTE, _lognormal(rng, 60 * MINUTE, 0.6))
+    elif roll < LONG_AWAY + SHORT_AWAY:
+        away = rng.uniform(1 * MINUTE, 15 * MINUTE)
+    else:
+        away = 0.0
+    reads_sms = rng.random() < SMS_READER[elderly]
+    reads_email = rng.random() < EMAIL_READER[elderly]
+    return Person(
+        elderly=elderly,
+        away_until=round(away, 1),
+        keypad=_pick(rng, KEYPAD[elderly]),
+        hang_up_after=round(rng.uniform(8, 25), 1),
+        sms_read_after=round(_lognormal(rng, SMS_READ_MEDIAN), 1) if reads_sms else None,
+        sms_action=_pick(rng, SMS_ACTION[elderly]),
+        sms_reply=_pick(rng, [(t, float(w)) for t, w in REPLIES]),
+        link_answer=_pick(rng, [(t, float(w)) for t, w in LINK_ANSWERS]),
+        act_after=round(_lognormal(rng, ACT_MEDIAN, 0.6), 1),
+        email_read_after=(
+            round(_lognormal(rng, EMAIL_READ_MEDIAN[elderly]), 1) if reads_email else None
+        ),
     )
-    b.answer_delay = round(rng.uniform(5, 20), 1)
-    keys = rng.random()
-    b.digits = "1" if keys < 0.78 else "9 1" if keys < 0.86 else "4 1" if keys < 0.9 else None
+
+
+def draw_line(rng: random.Random, kind: PathKind, person: Person) -> Line:
+    if kind == "email":
+        return Line(kind, person, email_accepted=rng.random() < EMAIL_ACCEPTED)
+    if kind == "mobile":
+        return Line(
+            kind,
+            person,
+            sms_delivered=rng.random() < SMS_DELIVERED,
+            machine=rng.random() < MOBILE_VOICEMAIL,
+        )
+    return Line(
+        kind,
+        person,
+        machine=rng.random() < LANDLINE_MACHINE[person.elderly],
+        screening=rng.random() < SCREENING[person.elderly],
+    )
+
+
+def behaviour_at(line: Line, now: float, chance: float) -> Behaviour:
+    """The behaviour of a request to `line` made `now` simulated seconds after the alert;
+    `chance` is this request's own uniform draw (pickup, busy)."""
+    p = line.person
+    if line.kind == "email":
+        b = Behaviour(email_outcome="accept" if line.email_accepted else "reject")
+        if p.email_read_after is not None:
+            read_at = max(now, p.away_until) + p.email_read_after
+            b.email_link_answer = "1"
+            b.email_link_delay = round(read_at + p.act_after - now, 1)
+        return b
+    b = Behaviour(line="mobile" if line.kind == "mobile" else "landline")
+    if line.kind == "mobile":
+        b.sms_outcome = "delivered" if line.sms_delivered else "undelivered"
+        b.sms_sent_delay, b.sms_delivery_delay = 1.0, 4.0
+        arrives = now + b.sms_sent_delay + b.sms_delivery_delay
+        if p.sms_read_after is not None and p.sms_action != "none":
+            acted = max(arrives, p.away_until) + p.sms_read_after + p.act_after - arrives
+            if p.sms_action == "reply":
+                b.sms_reply, b.sms_reply_delay = p.sms_reply, round(acted, 1)
+            else:
+                b.link_answer, b.link_delay = p.link_answer, round(acted, 1)
+    # A call: rings for a few seconds; the person takes it if there, and not screened.
+    b.ring_delay = 3.0
+    present = now + 15 >= p.away_until
+    if line.screening:
+        b.call_outcome, b.answer_delay = "machine", 20.0
+    elif present and chance < PICKUP_WHEN_PRESENT:
+        b.call_outcome, b.answer_delay = "human", round(5 + 10 * chance / PICKUP_WHEN_PRESENT, 1)
+    elif chance > 1 - BUSY:
+        b.call_outcome = "busy"
+    elif line.machine:
+        b.call_outcome, b.answer_delay = "machine", 20.0
+    else:
+        b.call_outcome, b.answer_delay = "no-answer", 30.0
+    if p.keypad == "hangup":
+        b.digits, b.hang_up_after = None, p.hang_up_after
+    else:
+        b.digits = p.keypad
     return b
 
 
-def _landline(rng: random.Random, elderly: bool) -> Behaviour:
-    b = Behaviour(line="landline", answer_delay=round(rng.uniform(8, 25), 1))
-    call = rng.random()
-    machine = 0.3 if elderly else 0.15
-    b.call_outcome = "human" if call < 0.6 else "machine" if call < 0.6 + machine else "no-answer"
-    keys = rng.random()
-    b.digits = "1" if keys < 0.68 else "9 1" if keys < 0.78 else "5 1" if keys < 0.84 else None
-    return b
+@dataclass
+class ReachPopulation(Population):
+    """A population whose behaviours depend on the simulated time of each request.
+
+    Behaviours set explicitly (`set`, POST /_sim/behaviours) still win. The clock starts at
+    the first request the carrier gets (or at `start()`): the relay's own work before it is
+    not played on the people's clock.
+    """
+
+    lines: dict[str, Line] = field(default_factory=dict)
+    clock: Callable[[], float] | None = None  # simulated seconds since start; tests set it
+    origin: float | None = field(default=None, init=False, compare=False)  # time.monotonic()
+    origin_wall: float | None = field(default=None, init=False, compare=False)  # time.time()
+    _uses: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def start(self) -> None:
+        """The clock's 0 is now: the first request reaches the carrier."""
+        self.origin, self.origin_wall = time.monotonic(), time.time()
+
+    def restart(self) -> None:
+        """A new alert: the clock starts again at its first request, per-call draws over."""
+        self.origin = self.origin_wall = None
+        self._uses.clear()
+
+    def now(self) -> float:
+        if self.clock is not None:
+            return self.clock()
+        if self.origin is None:
+            self.start()
+        assert self.origin is not None
+        return (time.monotonic() - self.origin) * self.speed
+
+    def behaviour_for(self, key: str) -> Behaviour:
+        k = normalise_key(key)
+        line = self.lines.get(k)
+        if k in self.behaviours or line is None:
+            return super().behaviour_for(key)
+        n = self._uses.get(k, 0)
+        self._uses[k] = n + 1
+        return behaviour_at(line, self.now(), self.draw("request", k, n))
 
 
-def _email(rng: random.Random) -> Behaviour:
-    b = Behaviour(email_outcome="accept" if rng.random() < 0.98 else "reject")
-    if rng.random() < 0.4:
-        b.email_link_answer, b.email_link_delay = "1", _delay(rng, median=420.0)
-    return b
-
-
-def realistic_population(recipients: Iterable[Recipient], seed: int, speed: float) -> Population:
-    """Each address gets its own behaviour, drawn from `seed` in the order given."""
+def realistic_population(
+    recipients: Iterable[Recipient], seed: int, speed: float
+) -> ReachPopulation:
+    """Each person and address gets its traits, drawn from `seed` in the order given."""
     rng = random.Random(seed)
-    population = Population(seed=seed, speed=speed)
+    population = ReachPopulation(seed=seed, speed=speed)
+    people: dict[str, Person] = {}
     for r in recipients:
-        if r.kind == "email":
-            population.set(r.address, _email(rng))
-        elif r.kind == "mobile":
-            population.set(r.address, _mobile(rng))
-        else:
-            population.set(r.address, _landline(rng, r.elderly))
+        who = r.person or normalise_key(r.address)
+        person = people.get(who)
+        if person is None:
+            person = people[who] = draw_person(rng, r.elderly)
+        kind: PathKind = "landline" if r.kind == "ip_phone" else r.kind
+        population.lines[normalise_key(r.address)] = draw_line(rng, kind, person)
     return population

@@ -95,6 +95,7 @@ def _people(url: str) -> tuple[list[SimRecipient], dict[str, str]]:
                 ContactPath.kind,
                 ContactPath.address,
                 ContactPath.line_type,
+                Contact.id,
                 Contact.role,
                 Organization.code,
                 Organization.kind,
@@ -103,10 +104,12 @@ def _people(url: str) -> tuple[list[SimRecipient], dict[str, str]]:
             .join(Organization, Organization.id == Contact.organization_id)
             .order_by(ContactPath.id)
         ).all()
-    for kind, address, line_type, role, org_code, org_kind in rows:
+    for kind, address, line_type, contact_id, role, org_code, org_kind in rows:
         sim_kind = "email" if kind == "email" else "mobile" if line_type == "mobile" else "landline"
         elderly = org_kind == "association" and role in ("会長", "副会長")
-        recipients.append(SimRecipient(address, sim_kind, elderly))  # type: ignore[arg-type]
+        # One person behind each contact's mobile, landline and mailbox (shared presence).
+        person = f"contact-{contact_id}"
+        recipients.append(SimRecipient(address, sim_kind, elderly, person))  # type: ignore[arg-type]
         owner[address.lower()] = org_code
     return recipients, owner
 
@@ -269,10 +272,30 @@ def demo(
         bool, typer.Option("--keep-running", help="keep serving afterwards")
     ] = False,
     concurrency: Annotated[int, typer.Option(help="worker threads")] = 4,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare",
+            help="instead: the ward's 2015 design (one voice round) against the cascade",
+        ),
+    ] = False,
+    horizon: Annotated[
+        float, typer.Option(help="--compare: simulated minutes each design runs at most")
+    ] = 40.0,
+    voice_after: Annotated[
+        float | None,
+        typer.Option(help="--compare: try the cascade with this call delay (minutes)"),
+    ] = None,
+    next_contact_after: Annotated[
+        float | None,
+        typer.Option(help="--compare: try the cascade with this next-contact delay (minutes)"),
+    ] = None,
 ) -> None:
     """Run a cascade exercise against a simulated ward and print its drill report."""
     if speed <= 0:
         fail("--speed must be positive", 2)
+    if horizon <= 0:
+        fail("--horizon must be positive", 2)
     _quiet_logs()
     db_url = os.environ.get("RELAY_DATABASE_URL")
     if db_url is None and workdir.exists():
@@ -301,11 +324,12 @@ def demo(
         f"directory: {changes.as_dict()['added']} records loaded, {len(people)} addresses"
     )
 
+    population = realistic_population(people, seed=seed, speed=speed)
     sim = CarrierSimulator(
         settings.twilio_account_sid,
         settings.twilio_auth_token,
         f"{settings.public_url}/webhooks/twilio/sms",
-        population=realistic_population(people, seed=seed, speed=speed),
+        population=population,
     )
     with SimulatorThread(sim) as sim_thread:
         os.environ["TWILIO_API_URL"] = sim_thread.api_url
@@ -313,7 +337,24 @@ def demo(
         reset_runtime()
         settings = load_settings()
         with _components(settings, port, concurrency):
-            exit_code = _run_exercise(settings, url, speed, sim, sim_thread, owner, workdir)
+            if compare:
+                from relay.cli.compare import run_comparison
+
+                exit_code = run_comparison(
+                    settings,
+                    url,
+                    speed,
+                    seed,
+                    sim,
+                    population,
+                    owner,
+                    workdir,
+                    horizon,
+                    voice_after,
+                    next_contact_after,
+                )
+            else:
+                exit_code = _run_exercise(settings, url, speed, sim, sim_thread, owner, workdir)
             if keep_running:
                 console.print(f"serving on {settings.public_url} — Ctrl-C to stop")
                 try:
