@@ -232,3 +232,20 @@ def test_malformed_json_is_422_with_the_reason(api, db_url) -> None:
             assert_json_error(response, 422, "invalid request")
             assert response.json()["details"], response.text  # which field, and why
     assert row_counts(db_url) == before
+
+
+def test_a_single_valued_query_parameter_given_twice_is_422(api, db_url) -> None:
+    client, _ = api
+    before = row_counts(db_url)
+    viewer = client.auth("viewer")
+    twice = client.client.get("/api/v1/directory?district=西柴&district=釜利谷", headers=viewer)
+    assert_json_error(twice, 422, "district: give one value")
+    assert client.client.get("/api/v1/directory?district=西柴", headers=viewer).status_code == 200
+    cap = CALLS[("post", "/api/v1/alerts/cap")]
+    ambiguous = client.client.post(
+        "/api/v1/alerts/cap?audience=kind:hospital&audience=all&channels=sms&channels=email",
+        content=cap.content,
+        headers={**cap.headers, **client.auth("operator")},
+    )
+    assert_json_error(ambiguous, 422, "audience: give one value")  # channels may repeat
+    assert row_counts(db_url) == before

@@ -37,6 +37,7 @@ from relay.runtime import Runtime
 from relay.status import alert_status
 from relay.users import UserError, allowed, authenticate, create_user
 from relay.web import cap_http
+from relay.web.query_once import query_given_once
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ router = APIRouter(
         413: _error("Request body too large"),
         422: _error("Invalid request: the message (and details) say what"),
     },
+    dependencies=[Depends(query_given_once)],
 )
 # Row ids in paths: 64-bit, as the database keys are (a larger number is a 422, not a 500).
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
