@@ -183,6 +183,11 @@ class CarrierSimulator:
         """Forget the log, messages, calls, violations and fault counters (not behaviours)."""
         self._ctx.reset()
 
+    async def drop_pending(self) -> None:
+        """Cancel every scheduled recipient action and callback: between two experiments on
+        one simulator, so late replies to the first never reach the second."""
+        await self._ctx.scheduler.close()
+
     @property
     def smtp_ca_pem(self) -> bytes | None:
         """PEM of the CA that signed the SMTP server's certificate (None without STARTTLS)."""

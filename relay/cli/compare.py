@@ -19,7 +19,7 @@ from rich.live import Live
 from rich.table import Table
 from sqlalchemy import func, select
 
-from channels.simulator import CarrierSimulator
+from channels.simulator import SimulatorThread
 from channels.simulator.realistic import ReachPopulation
 from relay import reach
 from relay.cli.common import console
@@ -57,7 +57,7 @@ def _run_design(
     settings: Any,
     url: str,
     speed: float,
-    sim: CarrierSimulator,
+    sim_thread: SimulatorThread,
     population: ReachPopulation,
     owner: dict[str, str],
     horizon_s: float,
@@ -72,6 +72,8 @@ def _run_design(
             if design == reach.DESIGN_2015
             else reach.request_cascade(speed, ack_within, voice_after, next_contact_after)
         )
+    sim = sim_thread.sim
+    sim_thread.run(sim.drop_pending())  # the previous run's people are done
     sim.reset()
     population.restart()  # the people's clock starts at this alert's first request
     with transaction(url) as session:
@@ -182,7 +184,7 @@ def run_comparison(
     url: str,
     speed: float,
     seed: int,
-    sim: CarrierSimulator,
+    sim_thread: SimulatorThread,
     population: ReachPopulation,
     owner: dict[str, str],
     workdir: Path,
@@ -198,14 +200,15 @@ def run_comparison(
     # The cascade first: its step timers run from issuing, so it must not follow another
     # run's leftovers in the worker (measured: a second alert's dispatch sometimes waited
     # ~20 s real behind the first's). The 2015 blast has no timers: a late start only moves
-    # its clock's origin, which is its first call anyway.
+    # its clock's origin, which is its first call anyway. The cascade's people still due to
+    # answer are dropped before the 2015 run, so none of them answers the wrong alert.
     for design in (reach.CASCADE, reach.DESIGN_2015):
         db, record, design_policy = _run_design(
             design,
             settings,
             url,
             speed,
-            sim,
+            sim_thread,
             population,
             owner,
             horizon_s,

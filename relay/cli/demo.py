@@ -345,7 +345,7 @@ def demo(
                     url,
                     speed,
                     seed,
-                    sim,
+                    sim_thread,
                     population,
                     owner,
                     workdir,
