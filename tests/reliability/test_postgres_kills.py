@@ -97,6 +97,9 @@ def test_connections_killed_mid_fan_out_and_mid_webhooks(fresh_pg: str, tmp_path
             states=dict(states),
         )
         assert stack.sim.violations == []
+        # The kills did hit webhooks mid-transaction (measured 10-49 per run), and the
+        # provider's retries of those are what the delivered states below rest on.
+        assert failed_callbacks > 0
         assert len(counts) == RECIPIENTS  # nobody missed
         # Every message was delivered and the relay knows it: no callback was lost.
         assert states == {"delivered": RECIPIENTS}
