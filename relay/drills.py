@@ -24,7 +24,14 @@ from relay import audit, outbox
 from relay.audience import Audience, AudienceError, parse_audience
 from relay.config import Settings
 from relay.cron import CronError, fire_times_between, next_fire_times
-from relay.issuing import CHANNELS, IssueError, IssueRequest, issue_alert
+from relay.issuing import (
+    CHANNELS,
+    NEXT_CONTACT_AFTER,
+    VOICE_AFTER,
+    IssueError,
+    IssueRequest,
+    issue_alert,
+)
 from relay.models import Alert, DrillRun, DrillSchedule
 
 log = logging.getLogger(__name__)
@@ -46,8 +53,8 @@ class ScheduleSpec:
     variables: dict[str, str] | None = None
     enabled: bool = True
     grace: timedelta = timedelta(hours=1)
-    voice_after: timedelta = timedelta(minutes=5)
-    next_contact_after: timedelta = timedelta(minutes=10)
+    voice_after: timedelta = VOICE_AFTER  # the cascade's defaults (ops/REACH.md)
+    next_contact_after: timedelta = NEXT_CONTACT_AFTER
     time_scale: float = 1.0  # the demo's compressed clock; 1 for a real drill
 
 

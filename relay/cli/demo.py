@@ -38,6 +38,7 @@ from relay.config import load_settings
 from relay.db import session_factory, transaction
 from relay.directory import apply_directory
 from relay.directory_csv import parse_directory
+from relay.issuing import NEXT_CONTACT_AFTER, VOICE_AFTER
 from relay.lifecycle import stop_pending
 from relay.models import (
     Acknowledgement,
@@ -383,8 +384,8 @@ def _run_exercise(
         channels=("sms", "voice", "email"),
         mode="cascade",
         ack_within=30 * minute,
-        voice_after=5 * minute,
-        next_contact_after=10 * minute,
+        voice_after=VOICE_AFTER / speed,  # the cascade's defaults on the compressed clock
+        next_contact_after=NEXT_CONTACT_AFTER / speed,
         time_scale=speed,
     )
     with transaction(url) as session:
