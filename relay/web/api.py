@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
-from relay import audit, cap, directory, drills, lifecycle, reports
+from relay import audit, cap, cap_import, directory, drills, lifecycle, reports
 from relay.audience import AudienceError, parse_audience
 from relay.config import Settings
 from relay.db import session_factory
@@ -211,7 +211,10 @@ def export_cap(alert_id: Id, session: DB, _: Reader) -> Response:
     status_code=201,
     description=cap_http.IMPORT_DESCRIPTION,
     openapi_extra=cap_http.IMPORT_OPENAPI,
-    responses={415: _error("The body is not XML")},
+    responses={
+        409: _error("This document (sender, identifier) was issued before: `alert` says as what"),
+        415: _error("The body is not XML"),
+    },
     summary="Issue an alert from a CAP 1.2 document",
 )
 def import_cap(
@@ -225,27 +228,20 @@ def import_cap(
     ack_within: str = "15m",
 ) -> dict[str, Any]:
     try:
-        parsed = cap.read_document(document)
-        request_ = cap.issue_request(
-            parsed,
-            parse_audience(audience),
-            [c.strip() for item in channels for c in item.split(",") if c.strip()],
-            mode=mode,
-            ack_within=parse_duration(ack_within),
-            issued_by=user.name,
-        )
         with session.begin_nested():
-            alert = issue_alert(session, request.app.state.settings, request_)
-            audit.record(
+            alert = cap_import.import_alert(
                 session,
-                user.name,
-                "alert.import_cap",
-                target=f"alert {alert.id}",
-                summary=f"from CAP {parsed.identifier} ({parsed.sender})",
-                source_identifier=parsed.identifier,
-                source_sender=parsed.sender,
+                request.app.state.settings,
+                document,
+                parse_audience(audience),
+                [c.strip() for item in channels for c in item.split(",") if c.strip()],
+                mode,
+                parse_duration(ack_within),
+                actor=user.name,
             )
-    except (cap.CapImportError, IssueError, AudienceError, ValueError) as exc:
+    except cap_import.AlreadyImported as exc:
+        raise HTTPException(409, {"message": str(exc), "alert": exc.alert_id}) from None
+    except (cap_import.CapImportError, IssueError, AudienceError, ValueError) as exc:
         raise HTTPException(422, str(exc)) from None
     result = alert_status(session, alert)
     session.commit()

@@ -28,7 +28,9 @@ catalog) and the variables (parameters `relay:variable:NAME`; eventCode `evacuat
 and `<areaDesc>` fill `level` and `area` when absent). The texts sent are the relay's
 templates'. Documents with a DTD or entity declarations are refused (no XXE, no entity
 expansion); an invalid document is refused with the schema reason; nothing is written then.
-An export from `GET /api/v1/alerts/{{id}}.cap` imports as the same alert."""
+A document (sender, identifier) is issued once: posted again (a retry), it is a 409 that names
+the alert it became. An export from `GET /api/v1/alerts/{{id}}.cap` imports as the same
+alert."""
 
 IMPORT_OPENAPI: dict[str, Any] = {
     "requestBody": {
