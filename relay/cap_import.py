@@ -107,7 +107,7 @@ def _choose_info(root: Element) -> tuple[str, Element]:
     return "ja", infos[0]
 
 
-def _template(info: Element, lang: str) -> str:
+def _template(info: Element) -> str:
     composer = default_composer()
     known = composer.list_templates()
     codes = dict(_pairs(info, "eventCode"))
@@ -157,7 +157,7 @@ def read_document(data: bytes) -> CapDocument:
             "POST /api/v1/alerts/{id}/update or /cancel"
         )
     lang, info = _choose_info(root)
-    template = _template(info, lang)
+    template = _template(info)
     return CapDocument(
         identifier=_child_text(root, "identifier") or "",
         sender=_child_text(root, "sender") or "",
