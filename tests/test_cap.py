@@ -37,15 +37,23 @@ CAP_TYPE = {"Content-Type": "application/cap+xml"}
 
 
 @pytest.fixture(scope="module")
-def schema():
-    if not XSD.exists():
+def xsd():
+    """The OASIS schema when ../shared/schemas has it, else None (tests about the schema skip;
+    the others still check documents with the relay's own validator)."""
+    return etree.XMLSchema(etree.parse(str(XSD))) if XSD.exists() else None
+
+
+@pytest.fixture(scope="module")
+def schema(xsd):
+    if xsd is None:
         pytest.skip(f"CAP 1.2 schema not found at {XSD} (../shared/schemas from the project root)")
-    return etree.XMLSchema(etree.parse(str(XSD)))
+    return xsd
 
 
 def assert_valid(schema, document: bytes):
     root = etree.fromstring(document)
-    assert schema.validate(root), schema.error_log
+    if schema is not None:
+        assert schema.validate(root), schema.error_log
     validate(safe_fromstring(document))  # the relay's own validator agrees
     return root
 
@@ -153,7 +161,7 @@ def test_export_needs_a_token_and_an_alert(api) -> None:
     assert missing.status_code == 404 and missing.json()["error"] == "no alert 999999"
 
 
-def test_a_drill_run_exports_as_an_exercise_with_its_run_id(api, db_url, schema) -> None:
+def test_a_drill_run_exports_as_an_exercise_with_its_run_id(api, db_url, xsd) -> None:
     with transaction(db_url) as session:
         spec = drills.ScheduleSpec(
             name="monthly", cron="0 10 1 * *", audience="kind:hospital", channels=("email",)
@@ -162,14 +170,14 @@ def test_a_drill_run_exports_as_an_exercise_with_its_run_id(api, db_url, schema)
         run_id = drills.run_now(session, "monthly", actor="coordinator-1").id
     with transaction(db_url) as session:
         alert_id = drills.start_run(session, api.settings, run_id)
-    root = assert_valid(schema, export(api, alert_id))
+    root = assert_valid(xsd, export(api, alert_id))
     assert text(root, "c:status") == "Exercise"
     assert f"drill run {run_id}" in text(root, "c:note")
     assert text(root.find("c:info", C), "c:event") == "情報受伝達訓練"
 
 
 @pytest.mark.slow  # workers and the simulator: the update goes only to those reached
-def test_update_and_cancel_reference_the_earlier_message(db_url, tmp_path, schema) -> None:
+def test_update_and_cancel_reference_the_earlier_message(db_url, tmp_path, xsd) -> None:
     """Updates and cancels are new messages whose <references> name the earlier one as
     sender,identifier,sent (CAP 1.2 3.2.1); the relay sends them only to those reached."""
     with Stack(db_url, tmp_path, Population(speed=10)) as stack:
@@ -195,7 +203,7 @@ def test_update_and_cancel_reference_the_earlier_message(db_url, tmp_path, schem
             cancel_id = cancel.id
         with api_client(db_url, directory=False) as api:
             documents = {
-                i: assert_valid(schema, export(api, i)) for i in (first, update_id, cancel_id)
+                i: assert_valid(xsd, export(api, i)) for i in (first, update_id, cancel_id)
             }
     with transaction(db_url) as session:
         alerts = {i: session.get(Alert, i) for i in documents}
@@ -221,7 +229,7 @@ ROUND_TRIP_FIELDS = (
 
 
 @pytest.mark.parametrize("body", [EARTHQUAKE, EVACUATION], ids=["actual", "exercise"])
-def test_export_then_import_gives_the_same_alert(api, db_url, schema, body) -> None:
+def test_export_then_import_gives_the_same_alert(api, db_url, xsd, body) -> None:
     original_id = issue(api, body)
     document = export(api, original_id)
     imported = import_cap(
@@ -254,7 +262,7 @@ def test_export_then_import_gives_the_same_alert(api, db_url, schema, body) -> N
         assert event.actor == "operator-1" and event.target == f"alert {new_id}"
         assert event.details["source_identifier"] == a.identifier
     # the new alert exports as the same document, but for its own identifier, time and code
-    again = assert_valid(schema, export(api, new_id))
+    again = assert_valid(xsd, export(api, new_id))
     first = etree.fromstring(document)
     for root in (again, first):
         for path in ("c:identifier", "c:sent"):
