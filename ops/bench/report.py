@@ -45,8 +45,23 @@ def render(info: dict[str, Any], results: dict[str, Any]) -> str:
         "numbers depend on the machine and its load.",
         "",
     ]
+    busy = max(info["load_average_at_start"] + info["load_average_at_end"])
+    if busy > 0.5 * info["cores"]:
+        lines += [
+            f"**This run was on a shared, loaded machine** (load average up to {busy} on "
+            f"{info['cores']} cores from other work running at the same time): absolute figures "
+            "are depressed and noisy; the ratios against references measured in the same run "
+            "are what to compare, and even they move with the load.",
+            "",
+        ]
     if info.get("note"):
         lines += [info["note"], ""]
+    lines += [
+        "Where the time goes in the figures that miss, and what would fix them: "
+        "[ANALYSIS.md](ANALYSIS.md) (profiles: `python -m ops.bench.profile`, or "
+        "`python -m ops.bench --profile`).",
+        "",
+    ]
     lines += ["| scenario | figure | value | target | verdict |", "|---|---|---|---|---|"]
     for key in ORDER:
         if key not in results:
@@ -75,6 +90,8 @@ def render(info: dict[str, Any], results: dict[str, Any]) -> str:
         details = json.dumps(_short(res.get("details", {})), ensure_ascii=False, indent=1)
         lines += ["<details><summary>details</summary>", "", "```json", details, "```", "",
                   "</details>", ""]  # fmt: skip
+    for name, text in info.get("profiles", {}).items():
+        lines += [f"## Profile (py-spy): {name}", "", "```", text, "```", ""]
     return "\n".join(lines)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -31,8 +32,18 @@ from pathlib import Path
 from typing import Any
 
 from ops.bench import directory
+from ops.bench.pyspy import Sampler
 from ops.bench.report import write_report
-from ops.bench.stack import FAST, REDIS_URL, ROOT, TWILIO_DEFAULTS, Stack, machine, wait_until
+from ops.bench.stack import (
+    FAST,
+    REDIS_URL,
+    ROOT,
+    TWILIO_DEFAULTS,
+    Stack,
+    children,
+    machine,
+    wait_until,
+)
 
 HERE = Path(__file__).resolve().parent
 SCENARIOS = ("s3", "s1", "s4", "s6", "s2", "s5")  # s3 first: it uses the sample directory
@@ -53,14 +64,14 @@ FULL = {
 QUICK = {
     "s1": 2_000,
     "s1_limit": 2_000,
-    "s1_percall": 500,
+    "s1_percall": 400,
     "s2": 300,
     "s3_audience": "district:西柴",
-    "s4_idle": 20,
-    "s4_loaded": 8,
+    "s4_idle": 10,
+    "s4_loaded": 5,
     "s4_exercise": 4_000,
-    "s5": (1_000, 4_000),
-    "s6_seconds": 3.0,
+    "s5": (500, 2_000),
+    "s6_seconds": 2.0,
 }
 
 
@@ -79,8 +90,12 @@ def row(figure: str, value: float | str, target: str, ok: bool | None, unit: str
 
 
 class Bench:
-    def __init__(self, quick: bool, workdir: Path, stack: Stack | None = None) -> None:
+    def __init__(
+        self, quick: bool, workdir: Path, stack: Stack | None = None, profile: bool = False
+    ) -> None:
         self.quick = quick
+        self.profile = profile
+        self.profiles: dict[str, str] = {}
         self.size = QUICK if quick else FULL
         self.stack = stack or Stack(workdir)
         self.results: dict[str, Any] = {}
@@ -171,6 +186,21 @@ class Bench:
         alert_id = self.issue(f"org:{org}", status="Test", template="test")
         self.wait_sent(alert_id, 90)
 
+    def sample(self, name: str, pids: list[int]) -> Sampler | None:
+        """py-spy on these processes until .stop(), when --profile is on."""
+        if not self.profile:
+            return None
+        out = self.stack.workdir / "profiles" / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return Sampler(pids, out)
+
+    def finish_sample(self, name: str, sampler: Sampler | None) -> None:
+        if sampler is not None:
+            self.profiles[name] = sampler.stop()
+
+    def pool_pids(self) -> list[int]:
+        return [pid for w in self.stack.workers for pid in children(w.pid)]
+
     # --- s1 -----------------------------------------------------------------------------------
     def s1(self) -> dict:
         n, n_percall = self.size["s1"], self.size["s1_percall"]
@@ -181,9 +211,11 @@ class Bench:
         before = s.sim_count()
         t0 = time.perf_counter()
         wall0 = time.time()
+        sampler = self.sample("s1-workers", self.pool_pids())
         alert_id = self.issue(f"tag:first{n}", status="Actual")
         planned = time.perf_counter() - t0
         t1 = self.wait_sent(alert_id, 600)
+        self.finish_sample("s1: the 4 worker pool processes while sending", sampler)
         relay_s = t1 - t0
         states = self.states(alert_id)
         reqs = [r for r in s.sim_requests(before) if r["kind"] == "sms"]
@@ -490,7 +522,12 @@ class Bench:
             _, token = create_user(session, f"bench-{time.time_ns()}", "operator", "bench")
         self.warm_up()
         self._api_seconds: list[float] = []
+        pids = [s.web.pid] if s.web else []
+        sampler = self.sample("s4-idle", pids + [w.pid for w in s.workers] + self.pool_pids())
         idle = [self.latency(token, 100 + i) for i in range(self.size["s4_idle"])]
+        self.finish_sample(
+            "s4: HTTP server and workers (main and pool) during idle alerts", sampler
+        )
         api_idle, self._api_seconds = self._api_seconds, []
         n_ex = self.size["s4_exercise"]
         exercise = self.issue(f"tag:first{n_ex}", status="Exercise")
@@ -578,8 +615,11 @@ class Bench:
         s = self.stack
         s.start_workers(FAST)
         self.warm_up()
-        base = self.cli_issue("org:bench-000000")
-        self.wait_sent(base["alert_id"], 60)
+        relay = [sys.executable, "-c", "from relay.cli import main; main()"]
+        # What every CLI run costs before it plans anything: start, imports, settings, a query.
+        base = self.cli([*relay, "alert", "list", "--limit", "1", "--json"])
+        one = self.cli_issue("org:bench-000000")  # the fixed cost of an issue (shows in s4)
+        self.wait_sent(one["alert_id"], 60)
         runs = []
         peaks: list[float] = []
         for n in self.size["s5"]:
@@ -612,7 +652,8 @@ class Bench:
             brief = {k: v for k, v in run.items() if k not in ("writes_by_table",)}
             print(f"  s5 {n}: {json.dumps(brief, ensure_ascii=False)[:300]}", flush=True)
         result = self._s5_rows(runs, max(peaks, default=0.0))
-        result["details"]["baseline_1_recipient_cli"] = base
+        result["details"]["cli_startup"] = base
+        result["details"]["one_recipient_cli"] = one
         return result
 
     def dispatched(self, alert_id: int) -> bool:
@@ -625,11 +666,11 @@ class Bench:
         for run in runs:
             n = run["recipients"]
             if not run.get("alert_id"):
-                rows.append(row(f"{n:,}: plan", f"failed: {run.get('error', '?')}", "", False))
+                rows.append(row(f"{n:,}: plan", f"fails: {run.get('error', '?')}", "", False, ""))
                 continue
             rows.append(
                 row(
-                    f"{n:,}: planning time (CLI wall − 1-recipient CLI)",
+                    f"{n:,}: planning time (CLI wall − CLI start-up)",
                     run["plan_s"],
                     "",
                     None,
@@ -714,27 +755,38 @@ class Bench:
             "--exercise",
             "--json",
         ]
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(
-            args, env=self.stack.env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        # wait4: this child's own rusage (ru_maxrss in KB), not the maximum over all children.
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        out = proc.stdout.read().decode() if proc.stdout else ""
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        return self.cli(args)
+
+    def cli(self, args: list[str]) -> dict:
+        """Run one `relay` command; its wall time, its own peak RSS, its output."""
+        with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
+            # Files, not pipes: a failing command may print megabytes (SQL in a traceback).
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(
+                args, env=self.stack.env(), cwd=ROOT, stdout=out_f, stderr=err_f
+            )
+            # wait4: this child's own rusage (ru_maxrss in KB), not the maximum of all children.
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - t0
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            out_f.seek(0)
+            err_f.seek(0)
+            out = out_f.read().decode(errors="replace")
+            err = err_f.read().decode(errors="replace")
         result: dict[str, Any] = {
             "wall_s": round(wall, 2),
             "cli_peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
             "exit": proc.returncode,
         }
         if proc.returncode == 0:
-            result["alert_id"] = int(json.loads(out)["id"])
+            data = json.loads(out)
+            if isinstance(data, dict) and "id" in data:
+                result["alert_id"] = int(data["id"])
         else:
             lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-            last = next((ln for ln in reversed(lines) if "Error" in ln), lines[-1] if lines else "")
-            result["error"] = last[:200]
+            # The exception's first line: "sqlalchemy.exc.OperationalError: (...) message".
+            first = next((ln for ln in lines if re.match(r"^[\w.]+(Error|Exception):", ln)), "")
+            result["error"] = (first or (lines[-1] if lines else ""))[:240]
         return result
 
     def unpublished(self) -> int:
@@ -797,11 +849,13 @@ class Bench:
             "items": [[int(i), str(p), str(a)] for i, p, a in items],
         }
         runs: dict[str, list[dict]] = {"noop": [], "status": []}
-        for path in ("noop", "status", "noop", "status"):
+        for i, path in enumerate(("noop", "status", "noop", "status")):
             url_path = "/bench/noop" if path == "noop" else "/webhooks/twilio/status"
+            sampler = self.sample("s6-web", [s.web.pid]) if s.web and i == 1 else None
             result = self._json_process(
                 [sys.executable, "-m", "ops.bench.webhook_load"], {**job, "path": url_path}
             )
+            self.finish_sample("s6: the HTTP server during status callbacks", sampler)
             runs[path].append(result)
         events = int(self.sql("SELECT count(*) FROM delivery_events")[0][0]) - events0
         noop = statistics.mean(r["per_s"] for r in runs["noop"])
@@ -867,13 +921,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(SCENARIOS), help="e.g. s1,s6")
     parser.add_argument("--out", type=Path, default=HERE, help="where RESULTS.md/results.json go")
     parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy on workers and server (s1, s4, s6)"
+    )
     args = parser.parse_args(argv)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in only if s not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; choose from s1..s6")
     info = {**machine(), "date": datetime.now(UTC).isoformat(timespec="seconds")}
-    bench = Bench(args.quick, args.workdir)
+    bench = Bench(args.quick, args.workdir, profile=args.profile)
     started = time.perf_counter()
     try:
         bench.run(only)
@@ -883,6 +940,8 @@ def main(argv: list[str] | None = None) -> int:
     info["total_seconds"] = round(time.perf_counter() - started, 1)
     info["mode"] = "quick" if args.quick else "full"
     info["command"] = bench.command + ("" if only == list(SCENARIOS) else f" --only {args.only}")
+    if bench.profiles:
+        info["profiles"] = bench.profiles
     write_report(args.out, info, bench.results)
     print(f"wrote {args.out / 'RESULTS.md'} and results.json in {info['total_seconds']}s")
     return 0
