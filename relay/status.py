@@ -87,3 +87,19 @@ def alert_status(session: Session, alert: Alert) -> dict[str, Any]:
         "overall": overall,
         **{ch: per_channel[ch] for ch in CHANNELS},
     }
+
+
+def settled(session: Session, alert_id: int) -> bool:
+    """Nothing of the alert is left to send and no escalation step waits (answered recipients
+    have no next step)."""
+    busy = session.scalar(
+        select(func.count())
+        .select_from(Delivery)
+        .where(Delivery.alert_id == alert_id, Delivery.state.in_(("queued", "sending")))
+    )
+    waiting = session.scalar(
+        select(func.count())
+        .select_from(Recipient)
+        .where(Recipient.alert_id == alert_id, Recipient.next_action_at.is_not(None))
+    )
+    return not busy and not waiting

@@ -25,3 +25,12 @@ def print_json(data: Any) -> None:
 def fail(message: str, code: int = 1) -> NoReturn:
     err_console.print(f"[red]error:[/red] {message}", highlight=False)
     raise SystemExit(code)
+
+
+def alert_settled(database_url: str, alert_id: int) -> bool:
+    """For the demo's and the comparison's waits: nothing left to send or escalate."""
+    from relay.db import session_factory
+    from relay.status import settled
+
+    with session_factory(database_url)() as session:
+        return settled(session, alert_id)

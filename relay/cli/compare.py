@@ -17,39 +17,19 @@ from typing import Any
 
 from rich.live import Live
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from channels.simulator import SimulatorThread
 from channels.simulator.realistic import ReachPopulation
 from relay import reach
-from relay.cli.common import console
+from relay.cli.common import alert_settled, console
 from relay.cli.demo import _progress_table
 from relay.db import session_factory, transaction
 from relay.issuing import issue_alert
 from relay.lifecycle import stop_pending
-from relay.models import Alert, Delivery, Recipient
+from relay.models import Alert, Delivery
 from relay.runtime import get_runtime
 from relay.timefmt import local
-
-
-def _relay_idle(url: str, alert_id: int) -> bool:
-    """Nothing left to send and no escalation step waiting."""
-    with session_factory(url)() as session:
-        busy = session.scalar(
-            select(func.count())
-            .select_from(Delivery)
-            .where(Delivery.alert_id == alert_id, Delivery.state.in_(("queued", "sending")))
-        )
-        waiting = session.scalar(
-            select(func.count())
-            .select_from(Recipient)
-            .where(
-                Recipient.alert_id == alert_id,
-                Recipient.next_action_at.is_not(None),
-                Recipient.acknowledged_at.is_(None),
-            )
-        )
-    return not busy and not waiting
 
 
 def _run_design(
@@ -91,7 +71,7 @@ def _run_design(
             # Done at the horizon, or earlier once nobody can still answer: the relay has
             # nothing left to send and the simulated people nothing left to do.
             if origin is not None and (
-                elapsed >= horizon_s or (not sim.pending and _relay_idle(url, alert_id))
+                elapsed >= horizon_s or (not sim.pending and alert_settled(url, alert_id))
             ):
                 break
             time.sleep(0.25)  # a display refresh; the end is decided by the checks above

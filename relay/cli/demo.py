@@ -33,7 +33,7 @@ from channels.simulator import CarrierSimulator, SimulatorThread
 from channels.simulator.realistic import Recipient as SimRecipient
 from channels.simulator.realistic import realistic_population
 from relay import drills, migrate, report_formats, reports
-from relay.cli.common import console, fail
+from relay.cli.common import alert_settled, console, fail
 from relay.config import load_settings
 from relay.db import session_factory, transaction
 from relay.directory import apply_directory
@@ -200,22 +200,6 @@ def _progress_table(url: str, alert_id: int, elapsed_sim_min: float) -> Table:
             _bar(acks.get(channel, 0), c["sent"]),
         )
     return table
-
-
-def _settled(url: str, alert_id: int) -> bool:
-    """Nothing left to send, nothing left to escalate."""
-    with session_factory(url)() as session:
-        busy = session.scalar(
-            select(func.count())
-            .select_from(Delivery)
-            .where(Delivery.alert_id == alert_id, Delivery.state.in_(("queued", "sending")))
-        )
-        waiting = session.scalar(
-            select(func.count())
-            .select_from(Recipient)
-            .where(Recipient.alert_id == alert_id, Recipient.next_action_at.is_not(None))
-        )
-    return not busy and not waiting
 
 
 def _simulator_record(
@@ -408,7 +392,7 @@ def _run_exercise(
             idle = not sim.pending
             calm = (
                 calm + 1
-                if (time.monotonic() > deadline and idle and _settled(url, alert_id))
+                if (time.monotonic() > deadline and idle and alert_settled(url, alert_id))
                 else 0
             )
             if calm >= 3 or elapsed > 600:
