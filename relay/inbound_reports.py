@@ -4,7 +4,7 @@ unknown numbers, tied to the alert and organization; an operator marks them hand
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,7 +15,10 @@ from relay.models import Alert, Contact, InboundMessage, Organization
 REPORT_KINDS = ("report", "unknown_sender")
 
 
-def list_reports(session: Session, open_only: bool, limit: int = 200) -> list[dict[str, Any]]:
+def list_reports(
+    session: Session, which: Literal["open", "handled", "all"], limit: int = 200
+) -> list[dict[str, Any]]:
+    """Newest first."""
     stmt = (
         select(InboundMessage, Organization.code, Organization.name, Contact.name, Alert)
         .outerjoin(Contact, Contact.id == InboundMessage.contact_id)
@@ -23,9 +26,9 @@ def list_reports(session: Session, open_only: bool, limit: int = 200) -> list[di
         .outerjoin(Alert, Alert.id == InboundMessage.alert_id)
         .where(InboundMessage.interpretation.in_(REPORT_KINDS))
     )
-    if open_only:
+    if which == "open":
         stmt = stmt.where(InboundMessage.handled_at.is_(None))
-    else:
+    elif which == "handled":
         stmt = stmt.where(InboundMessage.handled_at.is_not(None))
     rows = session.execute(stmt.order_by(InboundMessage.received_at.desc()).limit(limit)).all()
     return [

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
@@ -16,7 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
-from relay import audit, cap, cap_import, directory, drills, lifecycle, reports
+from relay import cap, cap_import, directory, drills, lifecycle, reports
+from relay import inbound_reports as reports_service
 from relay.audience import AudienceError, parse_audience
 from relay.config import Settings
 from relay.db import session_factory
@@ -28,7 +28,6 @@ from relay.models import (
     AuditEvent,
     Contact,
     DrillRun,
-    InboundMessage,
     Organization,
     Recipient,
     User,
@@ -463,38 +462,27 @@ async def directory_import(
 
 @router.get("/reports")
 def inbound_reports(session: DB, _: Reader, open_only: bool = True) -> list[dict[str, Any]]:
-    stmt = (
-        select(InboundMessage, Organization.code, Alert.reference)
-        .outerjoin(Contact, Contact.id == InboundMessage.contact_id)
-        .outerjoin(Organization, Organization.id == Contact.organization_id)
-        .outerjoin(Alert, Alert.id == InboundMessage.alert_id)
-        .where(InboundMessage.interpretation.in_(("report", "unknown_sender")))
-    )
-    if open_only:
-        stmt = stmt.where(InboundMessage.handled_at.is_(None))
-    rows = session.execute(stmt.order_by(InboundMessage.received_at.desc()).limit(500)).all()
+    rows = reports_service.list_reports(session, "open" if open_only else "all", limit=500)
     return [
         {
-            "id": m.id,
-            "org": code,
-            "alert": ref,
-            "body": m.body,
-            "kind": m.interpretation,
-            "received_at": m.received_at,
-            "handled_at": m.handled_at,
+            "id": r["id"],
+            "org": r["org_code"],
+            "alert": r["alert_reference"],
+            "body": r["body"],
+            "kind": r["kind"],
+            "received_at": r["received_at"],
+            "handled_at": r["handled_at"],
         }
-        for m, code, ref in rows
+        for r in rows
     ]
 
 
 @router.post("/reports/{report_id}/handled", responses=NOT_FOUND)
 def report_handled(report_id: Id, session: DB, user: Operator) -> dict[str, Any]:
-    message = session.get(InboundMessage, report_id)
-    if message is None:
-        raise HTTPException(404, f"no report {report_id}")
-    if message.handled_at is None:
-        message.handled_at, message.handled_by = datetime.now(UTC), user.name
-        audit.record(session, user.name, "report.handled", target=f"inbound {report_id}")
+    try:
+        message = reports_service.mark_handled(session, report_id, user.name)
+    except LookupError:
+        raise HTTPException(404, f"no report {report_id}") from None
     return {"id": report_id, "handled_by": message.handled_by}
 
 

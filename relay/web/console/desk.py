@@ -29,8 +29,8 @@ def report_list(request: Request, session: DB, user: Reader, done: str = "") -> 
         request,
         "reports.html",
         user=user,
-        open_reports=inbound_reports.list_reports(session, open_only=True),
-        handled=inbound_reports.list_reports(session, open_only=False, limit=30),
+        open_reports=inbound_reports.list_reports(session, "open"),
+        handled=inbound_reports.list_reports(session, "handled", limit=30),
         done="対応済みにしました。" if done == "handled" else None,
         can_act=user.role in ("operator", "admin"),
     )
