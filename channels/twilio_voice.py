@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
@@ -84,17 +85,31 @@ def call_twiml(
     repeat: int = 2,
     timeout_s: int = 8,
     no_input: str = NO_INPUT_JA,
+    speech_hints: Sequence[str] = (),
 ) -> str:
     """The call's script: `text` said `repeat` times, then `prompt` inside a one-digit
     <Gather> posting to `gather_action`, then `no_input` if no key was pressed.
 
-    The message is repeated as separate <Say> verbs (not loop=) so a key pressed during the
-    prompt is the only keypress that counts.
+    With `speech_hints` the Gather also listens for a spoken answer in `language` (Twilio then
+    posts `SpeechResult` instead of `Digits`); the hints bias recognition towards the words
+    the relay understands. The message is repeated as separate <Say> verbs (not loop=) so a
+    key pressed during the prompt is the only keypress that counts.
     """
     response = VoiceResponse()
     for _ in range(max(1, repeat)):
         response.say(text, **_say_attrs(language, voice))
-    gather = response.gather(action=gather_action, method="POST", num_digits=1, timeout=timeout_s)
+    speech: dict[str, str] = {}
+    if speech_hints:
+        # "auto": the answer ends at the first pause, so a short はい is posted at once.
+        speech = {
+            "input": "dtmf speech",
+            "language": language,
+            "hints": ",".join(speech_hints),
+            "speech_timeout": "auto",
+        }
+    gather = response.gather(
+        action=gather_action, method="POST", num_digits=1, timeout=timeout_s, **speech
+    )
     gather.say(prompt, **_say_attrs(language, voice))
     response.say(no_input, **_say_attrs(language, voice))
     return str(response.to_xml())

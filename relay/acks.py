@@ -16,8 +16,9 @@ from relay.delivery_states import CANCELLED, PLANNED, QUEUED
 from relay.models import Acknowledgement, Alert, Delivery, Recipient
 from relay.tracking import mark_reached
 
-METHODS = ("sms_reply", "voice_key", "link", "manual")
-_METHOD_CHANNEL = {"sms_reply": "sms", "voice_key": "voice"}
+# voice_speech: a spoken answer in the call (はい, 了解), understood as an SMS reply would be.
+METHODS = ("sms_reply", "voice_key", "voice_speech", "link", "manual")
+_METHOD_CHANNEL = {"sms_reply": "sms", "voice_key": "voice", "voice_speech": "voice"}
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from relay.cron import CronError, fire_times_between, next_fire_times
 from relay.issuing import (
     CHANNELS,
     NEXT_CONTACT_AFTER,
+    RECALL_AFTER,
     VOICE_AFTER,
     IssueError,
     IssueRequest,
@@ -55,6 +56,7 @@ class ScheduleSpec:
     grace: timedelta = timedelta(hours=1)
     voice_after: timedelta = VOICE_AFTER  # the cascade's defaults (ops/REACH.md)
     next_contact_after: timedelta = NEXT_CONTACT_AFTER
+    recall_after: timedelta | None = RECALL_AFTER
     time_scale: float = 1.0  # the demo's compressed clock; 1 for a real drill
 
 
@@ -89,6 +91,9 @@ def save_schedule(
     schedule.escalation = {
         "voice_after_s": spec.voice_after.total_seconds(),
         "next_contact_after_s": spec.next_contact_after.total_seconds(),
+        "recall_after_s": (
+            None if spec.recall_after is None else spec.recall_after.total_seconds()
+        ),
         "time_scale": spec.time_scale,
     }
     schedule.grace_s = int(spec.grace.total_seconds())
@@ -220,6 +225,7 @@ def start_run(
         note=f"drill run {run.id} of schedule {schedule.name}",
         voice_after=timedelta(seconds=schedule.escalation.get("voice_after_s", 300)),
         next_contact_after=timedelta(seconds=schedule.escalation.get("next_contact_after_s", 600)),
+        recall_after=_recall_after(schedule.escalation),
         time_scale=float(schedule.escalation.get("time_scale", 1.0)),
     )
     try:
@@ -286,3 +292,11 @@ def close_due(session: Session, now: datetime | None = None) -> int:
         )
         closed += 1
     return closed
+
+
+def _recall_after(escalation: dict[str, Any]) -> timedelta | None:
+    """A schedule saved before second calls existed has no entry: it gets the default."""
+    if "recall_after_s" not in escalation:
+        return RECALL_AFTER
+    seconds = escalation["recall_after_s"]
+    return None if seconds is None else timedelta(seconds=seconds)

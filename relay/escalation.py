@@ -1,6 +1,11 @@
 """Cascade escalation (SPEC 4.1): SMS and email first; a call if there is no acknowledgement
-within the first delay; then the organization's next contact; then the ward staff are told the
-organization is still silent.
+within the first delay; then the organization's next contact, and — at the same time — one
+more call to a contact whose first call met nobody (no answer, a machine, busy, failed); then
+the ward staff are told the organization is still silent.
+
+The second call runs alongside the next contact rather than before it: holding the alternate
+back for it would delay every organization whose first contact is away for long, while the
+second call only costs a call to those the first one missed (ops/REACH.md).
 
 Timing lives in the database (`Recipient.next_action_at`), never in Celery countdowns. A tick
 claims due recipients (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite transactions are already
@@ -17,14 +22,20 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from relay import audit, outbox
-from relay.delivery_states import PLANNED, QUEUED, SENDING
+from relay.delivery_states import ANSWERED, COMPLETED, NOT_REACHED, PLANNED, QUEUED, SENDING
 from relay.dispatch import BATCH_SIZE
 from relay.models import Alert, Delivery, Recipient
 
 log = logging.getLogger(__name__)
 
-# Steps of one contact: 0 = SMS/email sent, 1 = call placed, 2 = done (next contact's turn).
-STEP_FIRST, STEP_CALL, STEP_DONE = 0, 1, 2
+# Steps of one contact, each due at `next_action_at`:
+#   STEP_FIRST  SMS/email sent               -> place the call
+#   STEP_CALL   call placed                  -> start the next contact; second call pending
+#   STEP_RECALL next contact started         -> call again if the first call met nobody
+#   STEP_DONE   nothing left for this contact (due once more after a second call, so the
+#               organization is reported silent only after that call had its chance)
+STEP_FIRST, STEP_CALL, STEP_RECALL, STEP_DONE = 0, 1, 2, 3
+REACHED_CALL = (ANSWERED, COMPLETED)  # a person took the call: no second call
 
 
 def _due(session: Session, now: datetime, limit: int) -> list[Recipient]:
@@ -94,27 +105,88 @@ def _next_contact(session: Session, recipient: Recipient) -> Recipient | None:
     ).first()
 
 
+def _calls(session: Session, recipient: Recipient) -> list[Delivery]:
+    stmt = select(Delivery).where(
+        Delivery.recipient_id == recipient.id, Delivery.channel == "voice"
+    )
+    return list(session.scalars(stmt.order_by(Delivery.attempt)))
+
+
+def _call_gap(alert: Alert) -> timedelta:
+    """How long a call is given before the cascade moves on (no answer ends it sooner)."""
+    return timedelta(seconds=first_step({"voice"}, alert.escalation)[2])
+
+
+def _recall_at(alert: Alert, calls: list[Delivery], now: datetime) -> datetime | None:
+    """When to call this contact again, or None: no second call is due (none configured, no
+    call placed, a person took it, or it was already the second)."""
+    recall_after = alert.escalation.get("recall_after_s")
+    if recall_after is None or len(calls) != 1 or calls[0].state in REACHED_CALL:
+        return None
+    placed = calls[0].sent_at or calls[0].due_at or now
+    return max(now, placed + timedelta(seconds=recall_after))
+
+
+def _second_call(session: Session, first: Delivery, now: datetime) -> Delivery:
+    call = Delivery(
+        alert_id=first.alert_id, recipient_id=first.recipient_id, channel="voice", attempt=2,
+        position=first.position, address=first.address, language=first.language,
+        subject=first.subject, body=first.body, segments=first.segments, state=QUEUED,
+        due_at=now, created_at=now,
+    )  # fmt: skip
+    session.add(call)
+    return call
+
+
 def step(session: Session, alert: Alert, recipient: Recipient, now: datetime) -> list[Delivery]:
     """Move one due recipient one step; return the deliveries it queued."""
     if recipient.step == STEP_FIRST:
         calls = _queue(session, recipient, {"voice"}, now)
         if calls:
             recipient.step = STEP_CALL
-            _, _, gap = first_step({"voice"}, alert.escalation)
-            recipient.next_action_at = now + timedelta(seconds=gap)
+            recipient.next_action_at = now + _call_gap(alert)
             return calls
+    queued: list[Delivery] = []
+    if recipient.step in (STEP_FIRST, STEP_CALL):
+        following = _next_contact(session, recipient)
+        if following is not None:
+            queued = start_contact(session, alert, following, now)
+        recall_at = _recall_at(alert, _calls(session, recipient), now)
+        if recall_at is not None:
+            recipient.step, recipient.next_action_at = STEP_RECALL, recall_at
+            return queued
+    elif recipient.step == STEP_RECALL:
+        calls = _calls(session, recipient)
+        recall_at = _recall_at(alert, calls, now)
+        if recall_at is not None and recall_at > now:
+            # Brought forward by another channel's failure (a late bounce): not yet.
+            recipient.next_action_at = recall_at
+            return []
+        if recall_at is not None and calls[0].state in NOT_REACHED:
+            recipient.step, recipient.next_action_at = STEP_DONE, now + _call_gap(alert)
+            return [_second_call(session, calls[0], now)]
     recipient.step = STEP_DONE
     recipient.state = "exhausted"
     recipient.next_action_at = None
-    following = _next_contact(session, recipient)
-    if following is not None:
-        return start_contact(session, alert, following, now)
-    audit.record(
-        session, "relay", "alert.org_silent", target=f"alert {alert.id}",
-        summary=f"organization {recipient.organization_id} has not answered after every contact",
-        organization_id=recipient.organization_id,
-    )  # fmt: skip
-    return []
+    if not queued and not _still_trying(session, recipient):
+        audit.record(
+            session, "relay", "alert.org_silent", target=f"alert {alert.id}",
+            summary=f"organization {recipient.organization_id} has not answered after every "
+            "contact",
+            organization_id=recipient.organization_id,
+        )  # fmt: skip
+    return queued
+
+
+def _still_trying(session: Session, recipient: Recipient) -> bool:
+    """Another contact of the organization has a step to come (its turn, or a second call)."""
+    others = select(Recipient.id).where(
+        Recipient.alert_id == recipient.alert_id,
+        Recipient.organization_id == recipient.organization_id,
+        Recipient.id != recipient.id,
+        (Recipient.state == "waiting") | Recipient.next_action_at.is_not(None),
+    )
+    return session.scalars(others.limit(1)).first() is not None
 
 
 def _outbox_sends(session: Session, alert: Alert, items: list[tuple[int, str, int]]) -> None:

@@ -44,6 +44,7 @@ LINK_LIFETIME = timedelta(days=3)
 # The cascade's default step delays (see IssueRequest).
 VOICE_AFTER = timedelta(minutes=2)
 NEXT_CONTACT_AFTER = timedelta(minutes=4)
+RECALL_AFTER = timedelta(minutes=5)
 
 
 class IssueError(ValueError):
@@ -70,6 +71,12 @@ class IssueRequest:
     # 15 minutes as calling at once, for fewer calls; 5/10 reached ~5 points fewer.
     voice_after: timedelta = VOICE_AFTER
     next_contact_after: timedelta = NEXT_CONTACT_AFTER
+    # A contact whose call met no answer, a machine, busy or a failure is called once more,
+    # this long after the first call was placed (ops/REACH.md: people back from a short
+    # absence); None: no second call.
+    recall_after: timedelta | None = RECALL_AFTER
+    # Calls accept a spoken はい as well as the key (False: keys only, as the 2015 system).
+    speech_answers: bool = True
     # Simulated runs only (demo, comparisons): real seconds x time_scale = simulated seconds.
     # Reports show simulated minutes; a real alert always has 1.
     time_scale: float = 1.0
@@ -159,6 +166,10 @@ def issue_alert(
         escalation={
             "voice_after_s": int(req.voice_after.total_seconds()),
             "next_contact_after_s": int(req.next_contact_after.total_seconds()),
+            "recall_after_s": (
+                None if req.recall_after is None else int(req.recall_after.total_seconds())
+            ),
+            "speech_answers": req.speech_answers,
             "time_scale": req.time_scale,
         },
         issued_by=req.issued_by,

@@ -44,6 +44,7 @@ RUN_STATE = {
 ACK_METHOD = {
     "sms_reply": "SMS返信",
     "voice_key": "電話のボタン",
+    "voice_speech": "電話の音声（はい等）",
     "link": "リンク",
     "manual": "手動（職員）",
 }

@@ -60,6 +60,8 @@ def request_2015(session: Session, time_scale: float, ack_within: timedelta) -> 
         mode="blast",
         status="Exercise",
         ack_within=ack_within / time_scale,
+        speech_answers=False,  # the 2015 system took keys only
+        recall_after=None,
         issued_by="reach-2015",
         note="reach comparison: the ward's 2015 design",
         time_scale=time_scale,
@@ -89,18 +91,24 @@ def request_cascade(
         ack_within=ack_within / time_scale,
         voice_after=voice_after / time_scale,
         next_contact_after=next_contact_after / time_scale,
+        recall_after=None if default.recall_after is None else default.recall_after / time_scale,
         issued_by="reach-cascade",
         note="reach comparison: the relay's default cascade",
         time_scale=time_scale,
     )
 
 
-def policy_of(request: IssueRequest) -> dict[str, float]:
+def policy_of(request: IssueRequest) -> dict[str, float | None]:
     """The cascade's step delays in simulated minutes."""
     scale = request.time_scale
     return {
         "voice_after_min": round(request.voice_after.total_seconds() * scale / 60, 2),
         "next_contact_after_min": round(request.next_contact_after.total_seconds() * scale / 60, 2),
+        "recall_after_min": (
+            None
+            if request.recall_after is None
+            else round(request.recall_after.total_seconds() * scale / 60, 2)
+        ),
     }
 
 
@@ -124,7 +132,7 @@ class Figures:
     sms_segments: int = 0
     called: int = 0  # calls placed
     picked_up: int = 0  # ... taken by a person or a machine
-    answered: int = 0  # ... answered with a valid key
+    answered: int = 0  # ... answered with a valid key or a spoken はい
     processing_s: float = 0.0  # real seconds from issuing to the first request at the carrier
 
     def acknowledged_by(self, seconds: float) -> int:
@@ -234,7 +242,7 @@ def figures_from_db(
         if channel == "voice":
             called += n
             picked += n if state in PICKED_UP else 0
-    # Calls answered with a valid key (one row per call and key), acknowledged or not
+    # Calls answered with a valid key or by voice (one row per call and answer), acknowledged or not
     # already: what the person did in the call, as the simulator also counts it.
     answered = (
         session.scalar(
@@ -242,7 +250,7 @@ def figures_from_db(
             .select_from(InboundMessage)
             .where(
                 InboundMessage.alert_id == alert.id,
-                InboundMessage.channel == "voice_key",
+                InboundMessage.channel.in_(("voice_key", "voice_speech")),
                 InboundMessage.interpretation == "ack",
             )
         )
@@ -314,7 +322,7 @@ def figures_from_record(
             reply = parse_reply(r.body or "")
             if reply.kind in ("ack", "answer") and reference in (r.response or ""):
                 acted(r.from_, r.mono)
-        elif r.kind == "gather" and r.params.get("Digits") in ("1", "2", "3"):
+        elif r.kind == "gather" and _answered_in_call(r.params):
             if r.sid and r.sid not in answered_calls:
                 answered_calls.add(r.sid)
             acted(r.to, r.mono)
@@ -333,6 +341,13 @@ def figures_from_record(
         picked,
         len(answered_calls),
     )
+
+
+def _answered_in_call(params: Mapping[str, str]) -> bool:
+    """A valid key, or a spoken answer the relay's parser takes for one (はい, 了解)."""
+    if params.get("Digits"):
+        return params["Digits"] in ("1", "2", "3")
+    return parse_reply(params.get("SpeechResult") or "").kind in ("ack", "answer")
 
 
 def disagreements(db: Figures, record: Figures, tolerance_s: float) -> list[str]:
@@ -370,7 +385,7 @@ class Comparison:
     speed: float
     designs: list[Figures]
     started_at: str = ""
-    policy: dict[str, float] = field(default_factory=dict)  # the cascade's timing, minutes
+    policy: dict[str, float | None] = field(default_factory=dict)  # the cascade's timing, minutes
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -103,7 +103,7 @@ def test_away_people_miss_calls_and_answer_texts_once_back() -> None:
     rng = random.Random(1)
     person = next(
         p
-        for p in (draw_person(rng, elderly=False) for _ in range(500))
+        for p in (draw_person(rng, False, random.Random(2)) for _ in range(500))
         if p.away_until > 600 and p.sms_read_after is not None and p.sms_action == "reply"
     )
     line = Line("mobile", person, sms_delivered=True, machine=True)

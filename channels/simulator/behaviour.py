@@ -55,6 +55,9 @@ class Behaviour:
     # acknowledge); None or no entries left = let the Gather time out.
     digits: str | None = None
     digits_delay: float = 6.0  # after the Gather starts
+    # Said (posted as SpeechResult) at the first <Gather> that listens for speech, instead of
+    # pressing a key; later Gathers take `digits`. None = never speaks to the machine.
+    speech: str | None = None
     hang_up_after: float | None = None  # caller hangs up this long after answering
 
     # Email: 451 for the first email_defer_times deliveries, then accept or 550.

@@ -50,6 +50,15 @@ KEYPAD: dict[bool, list[tuple[str | None, float]]] = {
     True: [("1", .58), ("9 1", .08), ("5 1", .05), ("5 5", .08), (None, .10), ("hangup", .11)],
 }  # fmt: skip
 
+# Spoken answers: of the people who fail the keypad (press nothing, or a wrong key twice),
+# this share say an answer instead when the call invites them to (「1を押すか、『はい』と
+# お答えください」) — an assumption (ops/REACH.md): 2015's failures were keypad confusion, not
+# unwillingness, and such a person answers a question put to them. What they say; a few
+# things the relay cannot take for an answer (it asks again, and they then do what they did).
+SPEAKS_WHEN_INVITED = 0.6
+KEYPAD_FAILURES = (None, "5 5")
+SPOKEN = [("はい", 70.0), ("了解", 8.0), ("はい、わかりました", 10.0), ("もしもし？", 12.0)]
+
 # SMS: does the person read texts at all (else the phone is only for calls), how long after it
 # arrives (or after they are back) they look, and what they do then.
 SMS_READER = {False: 0.92, True: 0.80}
@@ -106,6 +115,7 @@ class Person:
     elderly: bool
     away_until: float  # simulated seconds after the alert; 0 = there from the start
     keypad: str | None  # Gather entries, None = no key, "hangup" = puts the phone down
+    speech: str | None  # said when a call invites a spoken answer; None = keys only
     hang_up_after: float
     sms_read_after: float | None  # None = does not read texts
     sms_action: str  # reply | link | none
@@ -135,7 +145,9 @@ def _pick(rng: random.Random, table: list[tuple[T, float]]) -> T:
     return rng.choices([v for v, _ in table], weights=[w for _, w in table])[0]
 
 
-def draw_person(rng: random.Random, elderly: bool) -> Person:
+def draw_person(rng: random.Random, elderly: bool, speech_rng: random.Random) -> Person:
+    """`speech_rng` draws the spoken answer apart from `rng`, so adding it left every other
+    trait of a seed's population as it was (the 2015 calibration holds)."""
     roll = rng.random()
     if roll < LONG_AWAY:
         away = max(20 * MINUTE, _lognormal(rng, 60 * MINUTE, 0.6))
@@ -145,10 +157,14 @@ def draw_person(rng: random.Random, elderly: bool) -> Person:
         away = 0.0
     reads_sms = rng.random() < SMS_READER[elderly]
     reads_email = rng.random() < EMAIL_READER[elderly]
+    keypad = _pick(rng, KEYPAD[elderly])
+    speaks = speech_rng.random() < SPEAKS_WHEN_INVITED
+    said = _pick(speech_rng, SPOKEN)
     return Person(
         elderly=elderly,
         away_until=round(away, 1),
-        keypad=_pick(rng, KEYPAD[elderly]),
+        keypad=keypad,
+        speech=said if speaks and keypad in KEYPAD_FAILURES else None,
         hang_up_after=round(rng.uniform(8, 25), 1),
         sms_read_after=round(_lognormal(rng, SMS_READ_MEDIAN), 1) if reads_sms else None,
         sms_action=_pick(rng, SMS_ACTION[elderly]),
@@ -217,7 +233,7 @@ def behaviour_at(line: Line, now: float, chance: float) -> Behaviour:
     if p.keypad == "hangup":
         b.digits, b.hang_up_after = None, p.hang_up_after
     else:
-        b.digits = p.keypad
+        b.digits, b.speech = p.keypad, p.speech
     return b
 
 
@@ -268,13 +284,14 @@ def realistic_population(
 ) -> ReachPopulation:
     """Each person and address gets its traits, drawn from `seed` in the order given."""
     rng = random.Random(seed)
+    speech_rng = random.Random(f"{seed}|speech")
     population = ReachPopulation(seed=seed, speed=speed)
     people: dict[str, Person] = {}
     for r in recipients:
         who = r.person or normalise_key(r.address)
         person = people.get(who)
         if person is None:
-            person = people[who] = draw_person(rng, r.elderly)
+            person = people[who] = draw_person(rng, r.elderly, speech_rng)
         kind: PathKind = "landline" if r.kind == "ip_phone" else r.kind
         population.lines[normalise_key(r.address)] = draw_line(rng, kind, person)
     return population

@@ -33,7 +33,41 @@ def parse_twiml(document: str) -> list[Verb]:
         raise TwimlError(f"malformed TwiML: {exc}") from None
     if root.tag != "Response":
         raise TwimlError(f"root element is <{root.tag}>, expected <Response>")
-    return [_verb(element) for element in root]
+    verbs = [_verb(element) for element in root]
+    for verb in verbs:
+        if verb.name == "Gather":
+            _check_gather(verb)
+    return verbs
+
+
+# <Gather input>: "dtmf", "speech" or both, space-separated (Twilio's TwiML reference).
+GATHER_INPUTS = frozenset({"dtmf", "speech"})
+# Languages Twilio's <Gather> speech recognition accepts (its "supported languages" table;
+# the ones a relay in Japan could plausibly ask for, plus a few common others).
+SPEECH_LANGUAGES = frozenset(
+    {
+        "ja-JP", "en-US", "en-GB", "en-AU", "en-CA", "en-IN", "ko-KR", "cmn-Hans-CN",
+        "cmn-Hant-TW", "yue-Hant-HK", "zh", "zh-TW", "zh-HK", "vi-VN", "th-TH", "fil-PH",
+        "id-ID", "pt-BR", "es-ES", "es-MX", "es-US", "fr-FR", "de-DE", "it-IT", "ne-NP",
+    }
+)  # fmt: skip
+
+
+def gather_inputs(verb: Verb) -> frozenset[str]:
+    return frozenset(verb.attr("input", "dtmf").split())
+
+
+def _check_gather(verb: Verb) -> None:
+    """What Twilio refuses in a <Gather>: an unknown input, or speech in a language its
+    recognizer does not have. Twilio does not run such a Gather; the simulator refuses the
+    whole document, so a relay that writes one fails its tests."""
+    inputs = verb.attr("input", "dtmf").split()
+    if not inputs or not set(inputs) <= GATHER_INPUTS:
+        raise TwimlError(f"<Gather input={verb.attr('input')!r}>: expected dtmf, speech or both")
+    if "speech" in inputs:
+        language = verb.attr("language", "en-US")
+        if language not in SPEECH_LANGUAGES:
+            raise TwimlError(f"<Gather language={language!r}>: not a speech recognition language")
 
 
 def _verb(element: ET.Element) -> Verb:

@@ -13,7 +13,7 @@ from .callbacks import Party
 from .context import Context
 from .log import Kind
 from .resources import API_VERSION, Call, rfc2822
-from .twiml import TwimlError, Verb, parse_twiml, spoken_seconds
+from .twiml import TwimlError, Verb, gather_inputs, parse_twiml, spoken_seconds
 
 MAX_DOCUMENTS = 20  # Redirect/Gather loops beyond this end the call (Twilio caps them too)
 GATHER_TIMEOUT = 5.0  # Twilio's default <Gather timeout>
@@ -68,6 +68,7 @@ class _Conversation:
         self.ctx, self.call, self.behaviour = ctx, call, behaviour
         # A machine presses nothing; a person presses one entry per Gather reached.
         self.keys = deque((behaviour.digits or "").split() if human else [])
+        self.speech = behaviour.speech if human else None
         self.limit = behaviour.hang_up_after if human else None
         self.elapsed = 0.0
 
@@ -105,6 +106,14 @@ class _Conversation:
         """(next document, call over). Without a keypress the call moves on to the next verb."""
         action = urljoin(doc_url, verb.attr("action")) if verb.attr("action") else doc_url
         method = verb.attr("method", "POST")
+        if self.speech and "speech" in gather_inputs(verb):
+            # Says it while (or just after) the prompt plays; Twilio posts the transcript.
+            said, self.speech = self.speech, None
+            if not await self._spend(self.behaviour.digits_delay):
+                return None, True
+            if not action:
+                return None, True
+            return _Next(action, method, {"SpeechResult": said, "Confidence": "0.92"}), False
         if self.keys:
             # The recipient presses while the prompt plays (barge-in), after digits_delay.
             if not await self._spend(self.behaviour.digits_delay):
@@ -133,7 +142,8 @@ class _Conversation:
 
     async def _fetch(self, follow: _Next) -> list[Verb] | None:
         params = _call_params(self.call, "in-progress") | follow.extra
-        kind: Kind = "gather" if "Digits" in follow.extra else "twiml_fetch"
+        answered = "Digits" in follow.extra or "SpeechResult" in follow.extra
+        kind: Kind = "gather" if answered else "twiml_fetch"
         party = Party(to=self.call.to, from_=self.call.from_, sid=self.call.sid)
         # No retries: Twilio does not retry a TwiML fetch (it would try a FallbackUrl).
         reply = await self.ctx.courier.signed(

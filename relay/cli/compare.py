@@ -43,7 +43,7 @@ def _run_design(
     horizon_s: float,
     voice_after: float | None,
     next_contact_after: float | None,
-) -> tuple[reach.Figures, reach.Figures, dict[str, float]]:
+) -> tuple[reach.Figures, reach.Figures, dict[str, float | None]]:
     # The deadline (and its summary to the ward office) comes after both runs are over.
     ack_within = 2 * timedelta(seconds=horizon_s) + timedelta(minutes=10)
     with transaction(url) as session:
@@ -148,7 +148,7 @@ def _side_by_side(comparison: reach.Comparison) -> Table:
         ],
     )
     row(
-        "calls answered with a key",
+        "calls answered (key or spoken はい)",
         [
             f"{d['voice']['answered']}/{d['voice']['called']} ({d['voice']['answered_rate']:.0%})"
             if d["voice"]["called"]
@@ -175,7 +175,7 @@ def run_comparison(
     horizon_s = horizon_min * 60
     figures: list[reach.Figures] = []
     problems: list[str] = []
-    policy: dict[str, float] = {}
+    policy: dict[str, float | None] = {}
     started = datetime.now(UTC)
     # The cascade first: its step timers run from issuing, so it must not follow another
     # run's leftovers in the worker (measured: a second alert's dispatch sometimes waited

@@ -38,7 +38,7 @@ from relay.config import load_settings
 from relay.db import session_factory, transaction
 from relay.directory import apply_directory
 from relay.directory_csv import parse_directory
-from relay.issuing import NEXT_CONTACT_AFTER, VOICE_AFTER
+from relay.issuing import NEXT_CONTACT_AFTER, RECALL_AFTER, VOICE_AFTER
 from relay.lifecycle import stop_pending
 from relay.models import (
     Acknowledgement,
@@ -375,6 +375,7 @@ def _run_exercise(
         ack_within=30 * minute,
         voice_after=VOICE_AFTER / speed,  # the cascade's defaults on the compressed clock
         next_contact_after=NEXT_CONTACT_AFTER / speed,
+        recall_after=RECALL_AFTER / speed,
         time_scale=speed,
     )
     with transaction(url) as session:

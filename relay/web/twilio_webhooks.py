@@ -5,6 +5,7 @@ Twilio retries."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -20,6 +21,7 @@ from relay.config import Settings
 from relay.db import session_factory
 from relay.messages import answer_options
 from relay.models import Alert, Delivery, InboundMessage, Recipient
+from relay.replies import parse_reply
 from relay.tracking import ProviderEvent, apply_event
 from relay.web.metrics import WEBHOOK_REJECTIONS
 
@@ -132,12 +134,14 @@ def _call_context(session, tw: TwilioRequest) -> tuple[Delivery, Alert, Recipien
 def _menu_twiml(request: Request, delivery: Delivery, alert: Alert) -> str:
     settings: Settings = request.app.state.settings
     options = answer_options(alert.template, delivery.language)
+    speech = bool(alert.escalation.get("speech_answers", True))
     return call_twiml(
         delivery.body,
         language=voice_script.speech_language(delivery.language),
         gather_action=f"{settings.public_url}/webhooks/twilio/voice/gather?d={delivery.id}",
-        prompt=voice_script.menu(options, delivery.language),
+        prompt=voice_script.menu(options, delivery.language, speech=speech),
         no_input=voice_script.no_input(delivery.language),
+        speech_hints=voice_script.speech_hints(delivery.language) if speech else (),
     )
 
 
@@ -167,9 +171,18 @@ def voice_twiml(request: Request, tw: Verified) -> Response:
         return Response(_menu_twiml(request, delivery, alert), media_type=XML)
 
 
+def _spoken_digit(speech: str, digits: Collection[str]) -> str | None:
+    """The option a spoken answer names: はい / 了解 / 確認しました are the acknowledgement
+    ("1"), a spoken number is that option; anything else is not understood."""
+    reply = parse_reply(speech, answer_digits=digits)
+    return reply.digit if reply.kind in ("ack", "answer") else None
+
+
 @router.post("/voice/gather")
 def voice_gather(request: Request, tw: Verified) -> Response:
     digits = (tw.get("Digits") or "").strip()
+    # Twilio posts SpeechResult instead of Digits when the person answered by voice.
+    speech = "" if digits else (tw.get("SpeechResult") or "").strip()[:500]
     now = datetime.now(UTC)
     with _sessions(request).begin() as session:
         delivery, alert, recipient = _call_context(session, tw)
@@ -177,13 +190,20 @@ def voice_gather(request: Request, tw: Verified) -> Response:
         if digits == voice_script.REPEAT_KEY:
             return Response(_menu_twiml(request, delivery, alert), media_type=XML)
         options = {o.digit: o for o in answer_options(alert.template, language)}
-        chosen = options.get(digits[:1])
+        if speech:
+            chosen = options.get(_spoken_digit(speech, options) or "")
+            method, body = "voice_speech", speech
+            # Twilio retries a webhook with the same SpeechResult: one row per call and answer.
+            sid = f"{tw.get('CallSid')}:speech:{speech}"[:200]
+        else:
+            chosen = options.get(digits[:1])
+            method, body, sid = "voice_key", digits, f"{tw.get('CallSid')}:{digits}"
         inbound = InboundMessage(
-            provider_sid=f"{tw.get('CallSid')}:{digits}",
-            channel="voice_key",
+            provider_sid=sid,
+            channel=method,
             from_address=delivery.address,
             to_address=tw.get("From") or "",
-            body=digits,
+            body=body,
             contact_id=recipient.contact_id,
             alert_id=alert.id,
             interpretation="ack" if chosen else "unknown",
@@ -203,13 +223,14 @@ def voice_gather(request: Request, tw: Verified) -> Response:
             acks.acknowledge(
                 session,
                 recipient,
-                "voice_key",
+                method,
                 chosen.code,
                 now,
                 inbound_id=inbound_id,
             )
         log.info(
-            "keypress %s from %s for alert %s",
+            "%s %s from %s for alert %s",
+            "spoken answer" if speech else "keypress",
             chosen.code,
             mask_phone(delivery.address),
             alert.reference,
