@@ -42,6 +42,7 @@ from ops.bench.stack import (
     Stack,
     children,
     machine,
+    peak_rss_mb,
     wait_until,
 )
 
@@ -765,8 +766,15 @@ class Bench:
             proc = subprocess.Popen(
                 args, env=self.stack.env(), cwd=ROOT, stdout=out_f, stderr=err_f
             )
-            # wait4: this child's own rusage (ru_maxrss in KB), not the maximum of all children.
-            _, status, usage = os.wait4(proc.pid, 0)
+            # The child's own peak RSS is its VmHWM, read until it exits (VmHWM only grows).
+            # Not ru_maxrss: Linux carries the RSS of the forked copy of this process over exec.
+            peak = 0.0
+            while True:
+                pid, status = os.waitpid(proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                peak = max(peak, peak_rss_mb(proc.pid) or 0.0)
+                time.sleep(0.02)
             wall = time.perf_counter() - t0
             proc.returncode = os.waitstatus_to_exitcode(status)
             out_f.seek(0)
@@ -775,12 +783,12 @@ class Bench:
             err = err_f.read().decode(errors="replace")
         result: dict[str, Any] = {
             "wall_s": round(wall, 2),
-            "cli_peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "cli_peak_rss_mb": round(peak, 1),
             "exit": proc.returncode,
         }
         if proc.returncode == 0:
-            data = json.loads(out)
-            if isinstance(data, dict) and "id" in data:
+            data = json.loads(out) if out.strip().startswith("{") else {}
+            if "id" in data:
                 result["alert_id"] = int(data["id"])
         else:
             lines = [ln for ln in err.strip().splitlines() if ln.strip()]
