@@ -73,6 +73,7 @@ def request_cascade(
     ack_within: timedelta,
     voice_after_min: float | None = None,
     next_contact_after_min: float | None = None,
+    recall_after_min: float | None = None,
 ) -> IssueRequest:
     """The relay's default cascade: channels, mode and step delays are IssueRequest's
     defaults (unless given, in simulated minutes, to explore), run on the compressed clock."""
@@ -85,13 +86,16 @@ def request_cascade(
         if next_contact_after_min is None
         else timedelta(minutes=next_contact_after_min)
     )
+    recall_after = default.recall_after
+    if recall_after_min is not None:  # 0: no second call
+        recall_after = timedelta(minutes=recall_after_min) if recall_after_min > 0 else None
     return replace(
         default,
         status="Exercise",
         ack_within=ack_within / time_scale,
         voice_after=voice_after / time_scale,
         next_contact_after=next_contact_after / time_scale,
-        recall_after=None if default.recall_after is None else default.recall_after / time_scale,
+        recall_after=None if recall_after is None else recall_after / time_scale,
         issued_by="reach-cascade",
         note="reach comparison: the relay's default cascade",
         time_scale=time_scale,

@@ -107,6 +107,7 @@ def test_cascade_replies_keys_links_and_reports(db_url: str, tmp_path: Path) -> 
             mode="cascade",
             voice_after=timedelta(seconds=15),
             next_contact_after=timedelta(seconds=20),
+            recall_after=None,  # one call each here; second calls: tests/test_recall_e2e.py
         )
         url = stack.settings.database_url
 
@@ -298,6 +299,7 @@ def test_sample_directory_cascade_attribution_and_silent_list(db_url: str, tmp_p
             mode="cascade",
             voice_after=timedelta(seconds=6),
             next_contact_after=timedelta(seconds=12),
+            recall_after=None,  # the scripted machines and silences would only answer again
         )
         url = stack.settings.database_url
 

@@ -31,13 +31,14 @@ from relay.directory_csv import parse_directory
 from relay.reach import Figures, disagreements
 
 SEED = 2020
-# The target is 95% within 15 simulated minutes. Measured with the tuned defaults
-# (2/4 min, seed 2020, x20): 91.6% at 15 min, 94.8% at 30. On a heavily loaded machine the
-# pipeline falls behind the compressed clock and the 15-minute figure drops (85.1% seen at x30
-# with a load average of 7), so the test holds a floor below what is achieved. ops/REACH.md
-# says which behaviours hold the rest back.
-CASCADE_15_MIN_FLOOR = 0.85
-CASCADE_30_MIN_FLOOR = 0.93
+# The target is 95% within 15 simulated minutes. Measured with the defaults (2/4 min,
+# spoken answers, a second call after 5 min; seed 2020, x20): 94.8% at 15 min, 97.2% at 30
+# (91.6% / 94.4% before the last two). On a heavily loaded machine the pipeline falls behind
+# the compressed clock and the 15-minute figure drops (by ~7 points seen: 85.1% against 92.0%
+# at x30 with a load average of 7), so the test holds floors below what is achieved.
+# ops/REACH.md says which behaviours hold the rest back.
+CASCADE_15_MIN_FLOOR = 0.88
+CASCADE_30_MIN_FLOOR = 0.95
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +114,19 @@ def test_away_people_miss_calls_and_answer_texts_once_back() -> None:
     later = behaviour_at(line, now=person.away_until + 60, chance=0.1)
     assert later.call_outcome == "human"
     assert later.sms_reply_delay < early.sms_reply_delay
+
+
+def test_only_keypad_failures_answer_by_voice_and_only_some_of_them() -> None:
+    import random
+
+    rng, speech_rng = random.Random(3), random.Random(4)
+    people = [draw_person(rng, elderly, speech_rng) for elderly in (False, True) * 1500]
+    failing = [p for p in people if p.keypad in (None, "5 5")]
+    assert all(p.speech is None for p in people if p.keypad not in (None, "5 5"))
+    speaking = [p for p in failing if p.speech is not None]
+    assert 0.5 <= len(speaking) / len(failing) <= 0.7  # SPEAKS_WHEN_INVITED = 0.6
+    line = Line("landline", speaking[0])
+    assert behaviour_at(line, now=0.0, chance=0.1).speech == speaking[0].speech
 
 
 def test_one_voice_round_reproduces_the_2015_trial(

@@ -43,6 +43,7 @@ def _run_design(
     horizon_s: float,
     voice_after: float | None,
     next_contact_after: float | None,
+    recall_after: float | None,
 ) -> tuple[reach.Figures, reach.Figures, dict[str, float | None]]:
     # The deadline (and its summary to the ward office) comes after both runs are over.
     ack_within = 2 * timedelta(seconds=horizon_s) + timedelta(minutes=10)
@@ -50,7 +51,9 @@ def _run_design(
         request = (
             reach.request_2015(session, speed, ack_within)
             if design == reach.DESIGN_2015
-            else reach.request_cascade(speed, ack_within, voice_after, next_contact_after)
+            else reach.request_cascade(
+                speed, ack_within, voice_after, next_contact_after, recall_after
+            )
         )
     sim = sim_thread.sim
     sim_thread.run(sim.drop_pending())  # the previous run's people are done
@@ -171,6 +174,7 @@ def run_comparison(
     horizon_min: float,
     voice_after: float | None = None,
     next_contact_after: float | None = None,
+    recall_after: float | None = None,
 ) -> int:
     horizon_s = horizon_min * 60
     figures: list[reach.Figures] = []
@@ -194,6 +198,7 @@ def run_comparison(
             horizon_s,
             voice_after,
             next_contact_after,
+            recall_after,
         )
         if design == reach.CASCADE:
             policy = design_policy

@@ -276,6 +276,12 @@ def demo(
         float | None,
         typer.Option(help="--compare: try the cascade with this next-contact delay (minutes)"),
     ] = None,
+    recall_after: Annotated[
+        float | None,
+        typer.Option(
+            help="--compare: try the cascade with this second-call delay (minutes; 0: none)"
+        ),
+    ] = None,
 ) -> None:
     """Run a cascade exercise against a simulated ward and print its drill report."""
     if speed is None:
@@ -342,6 +348,7 @@ def demo(
                     horizon,
                     voice_after,
                     next_contact_after,
+                    recall_after,
                 )
             else:
                 exit_code = _run_exercise(settings, url, speed, sim, sim_thread, owner, workdir)
