@@ -927,12 +927,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, under 3 minutes")
     parser.add_argument("--only", default=",".join(SCENARIOS), help="e.g. s1,s6")
-    parser.add_argument("--out", type=Path, default=HERE, help="where RESULTS.md/results.json go")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="where RESULTS.md/results.json go (default: ops/bench, or var/bench/quick with "
+        "--quick, so a quick run never replaces the full results)",
+    )
     parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench")
     parser.add_argument(
         "--profile", action="store_true", help="py-spy on workers and server (s1, s4, s6)"
     )
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = ROOT / "var" / "bench" / "quick" if args.quick else HERE
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in only if s not in SCENARIOS]
     if unknown:
