@@ -274,7 +274,7 @@ class InboundMessage(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     provider_sid: Mapped[str] = mapped_column(String(200), unique=True)
-    channel: Mapped[str] = mapped_column(String(16))  # sms | voice_key | link
+    channel: Mapped[str] = mapped_column(String(16))  # sms | voice_key | voice_speech | link
     from_address: Mapped[str] = mapped_column(String(254), default="")
     to_address: Mapped[str] = mapped_column(String(254), default="")
     body: Mapped[str] = mapped_column(Text, default="")
@@ -292,7 +292,7 @@ class Acknowledgement(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id"), unique=True)
-    method: Mapped[str] = mapped_column(String(16))  # sms_reply | voice_key | link | manual
+    method: Mapped[str] = mapped_column(String(16))  # sms_reply|voice_key|voice_speech|link|manual
     channel: Mapped[str | None] = mapped_column(String(8))  # the channel that reached them
     answer_code: Mapped[str] = mapped_column(String(32), default="ack")
     text: Mapped[str | None] = mapped_column(Text)
