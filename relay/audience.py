@@ -93,41 +93,79 @@ def parse_audience(text: str) -> Audience:
     )
 
 
-def _selected(org: Organization, audience: Audience) -> bool:
-    if org.code in audience.orgs:
-        return True
+# Literal id lists are sent in slices: PostgreSQL takes at most 65,535 parameters a query.
+_IN_SLICE = 10_000
+
+
+def _chosen_orgs(session: Session, audience: Audience) -> set[int] | None:
+    """Ids of the selected active organizations; None for all of them. Kind and district are
+    filtered by the database; tags (a JSON list) here, on just the columns needed."""
     if audience.everyone:
-        return True
-    if not audience.has_filter:
-        return False
-    return (
-        (not audience.kinds or org.kind in audience.kinds)
-        and (not audience.districts or org.district in audience.districts)
-        and (not audience.tags or bool(set(org.tags) & set(audience.tags)))
-    )
+        return None
+    chosen: set[int] = set()
+    if audience.orgs:
+        rows = session.execute(
+            select(Organization.code, Organization.id).where(
+                Organization.active, Organization.code.in_(audience.orgs)
+            )
+        ).tuples()
+        found = {code: org_id for code, org_id in rows}
+        missing = [code for code in audience.orgs if code not in found]
+        if missing:
+            raise AudienceError(f"unknown or inactive organization code(s): {', '.join(missing)}")
+        chosen.update(found.values())
+    if audience.has_filter:
+        stmt = select(Organization.id, Organization.tags).where(Organization.active)
+        if audience.kinds:
+            stmt = stmt.where(Organization.kind.in_(audience.kinds))
+        if audience.districts:
+            stmt = stmt.where(Organization.district.in_(audience.districts))
+        wanted = set(audience.tags)
+        chosen.update(
+            org_id
+            for org_id, tags in session.execute(stmt).tuples()
+            if not wanted or wanted & set(tags or ())
+        )
+    return chosen
 
 
 def resolve(session: Session, audience: Audience) -> list[Contact]:
     """Active contacts of the selected active organizations, by organization code then
     priority. Unknown org codes are an error: a typo must not silently drop someone."""
+    load = (selectinload(Contact.paths), selectinload(Contact.organization))
     if audience.contact_ids:
-        chosen_contacts = session.scalars(
-            select(Contact)
-            .where(Contact.id.in_(audience.contact_ids))
-            .options(selectinload(Contact.paths), selectinload(Contact.organization))
+        ids = list(audience.contact_ids)
+        contacts = [
+            contact
+            for start in range(0, len(ids), _IN_SLICE)
+            for contact in session.scalars(
+                select(Contact).where(Contact.id.in_(ids[start : start + _IN_SLICE])).options(*load)
+            )
+        ]
+        return sorted(contacts, key=lambda c: (c.organization.code, c.priority))
+    chosen = _chosen_orgs(session, audience)
+    if chosen is None:
+        active = select(Organization.id).where(Organization.active)
+        contacts = list(
+            session.scalars(
+                select(Contact)
+                .where(Contact.active, Contact.organization_id.in_(active))
+                .options(*load)
+            )
         )
-        return sorted(chosen_contacts, key=lambda c: (c.organization.code, c.priority))
-    orgs = list(session.scalars(select(Organization).where(Organization.active)))
-    known = {o.code for o in orgs}
-    missing = [code for code in audience.orgs if code not in known]
-    if missing:
-        raise AudienceError(f"unknown or inactive organization code(s): {', '.join(missing)}")
-    chosen = {o.id for o in orgs if _selected(o, audience)}
-    if not chosen:
-        raise AudienceError("the audience selects no organization")
-    contacts = session.scalars(
-        select(Contact)
-        .where(Contact.active, Contact.organization_id.in_(chosen))
-        .options(selectinload(Contact.paths), selectinload(Contact.organization))
-    )
+        if not contacts and not session.scalar(active.limit(1)):
+            raise AudienceError("the audience selects no organization")
+    else:
+        if not chosen:
+            raise AudienceError("the audience selects no organization")
+        ids = sorted(chosen)
+        contacts = [
+            contact
+            for start in range(0, len(ids), _IN_SLICE)
+            for contact in session.scalars(
+                select(Contact)
+                .where(Contact.active, Contact.organization_id.in_(ids[start : start + _IN_SLICE]))
+                .options(*load)
+            )
+        ]
     return sorted(contacts, key=lambda c: (c.organization.code, c.priority))
