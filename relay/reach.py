@@ -326,7 +326,7 @@ def figures_from_record(
             reply = parse_reply(r.body or "")
             if reply.kind in ("ack", "answer") and reference in (r.response or ""):
                 acted(r.from_, r.mono)
-        elif r.kind == "gather" and _answered_in_call(r.params):
+        elif r.kind == "gather" and answered_in_call(r.params):
             if r.sid and r.sid not in answered_calls:
                 answered_calls.add(r.sid)
             acted(r.to, r.mono)
@@ -347,7 +347,7 @@ def figures_from_record(
     )
 
 
-def _answered_in_call(params: Mapping[str, str]) -> bool:
+def answered_in_call(params: Mapping[str, str]) -> bool:
     """A valid key, or a spoken answer the relay's parser takes for one (はい, 了解)."""
     if params.get("Digits"):
         return params["Digits"] in ("1", "2", "3")

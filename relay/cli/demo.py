@@ -50,6 +50,7 @@ from relay.models import (
     Organization,
     Recipient,
 )
+from relay.reach import answered_in_call
 from relay.replies import parse_reply
 from relay.runtime import get_runtime, reset_runtime
 from relay.status import alert_status
@@ -227,7 +228,7 @@ def _simulator_record(
     for record in log.of_kind("gather", "link_post"):
         if record.sid in other_ids or not record.to:
             continue
-        if record.kind == "gather" and record.params.get("Digits") in ("1", "2", "3"):
+        if record.kind == "gather" and answered_in_call(record.params):  # key or はい
             acted.add(record.to.lower())
         if record.kind == "link_post" and record.status == 200:
             acted.add(record.to.lower())
