@@ -42,36 +42,45 @@ def publish_pending(
     publish: Publisher,
     *,
     older_than: timedelta = timedelta(0),
-    limit: int = 500,
+    page: int = 500,
 ) -> int:
-    """Publish unpublished rows (oldest first); return how many went out. A publish error
-    leaves the row for the next sweep and stops this one (the broker is probably down)."""
+    """Publish every unpublished row (oldest first, a page at a time); return how many went
+    out. A publish error leaves the row for the next sweep and stops this one (the broker is
+    probably down). All, not one page: a 100,000-recipient alert queues 1,000 batches at once,
+    and waiting for the sweeper to take them 500 per tick would idle the workers."""
     cutoff = datetime.now(UTC) - older_than
-    with sessions() as session:
-        rows = session.execute(
-            select(OutboxMessage.id, OutboxMessage.topic, OutboxMessage.payload)
-            .where(OutboxMessage.published_at.is_(None), OutboxMessage.created_at <= cutoff)
-            .order_by(OutboxMessage.id)
-            .limit(limit)
-        ).all()
-    sent = 0
-    for row_id, topic, payload in rows:
-        try:
-            publish(topic, payload)
-        except Exception as exc:
-            log.warning("outbox: publishing %s #%s failed (%s); will retry", topic, row_id, exc)
+    sent, after = 0, 0
+    while True:
+        with sessions() as session:
+            rows = session.execute(
+                select(OutboxMessage.id, OutboxMessage.topic, OutboxMessage.payload)
+                .where(
+                    OutboxMessage.published_at.is_(None),
+                    OutboxMessage.created_at <= cutoff,
+                    OutboxMessage.id > after,
+                )
+                .order_by(OutboxMessage.id)
+                .limit(page)
+            ).all()
+        for row_id, topic, payload in rows:
+            try:
+                publish(topic, payload)
+            except Exception as exc:
+                log.warning("outbox: publishing %s #%s failed (%s); will retry", topic, row_id, exc)
+                with sessions.begin() as session:
+                    session.execute(
+                        update(OutboxMessage)
+                        .where(OutboxMessage.id == row_id)
+                        .values(attempts=OutboxMessage.attempts + 1)
+                    )
+                return sent
             with sessions.begin() as session:
                 session.execute(
                     update(OutboxMessage)
                     .where(OutboxMessage.id == row_id)
-                    .values(attempts=OutboxMessage.attempts + 1)
+                    .values(published_at=datetime.now(UTC), attempts=OutboxMessage.attempts + 1)
                 )
-            break
-        with sessions.begin() as session:
-            session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row_id)
-                .values(published_at=datetime.now(UTC), attempts=OutboxMessage.attempts + 1)
-            )
-        sent += 1
-    return sent
+            sent += 1
+            after = row_id
+        if len(rows) < page:
+            return sent
