@@ -170,7 +170,14 @@ def test_drill_report_equals_the_script(db_url: str, tmp_path: Path) -> None:
         try:
             wait_until(finished, 150, f"the drill did not close with {answering} answers", 0.5)
         except AssertionError as exc:
-            raise AssertionError(f"{exc}; silent: {_silent(url, run_id, scripts)}") from None
+            silent = _silent(url, run_id, scripts)
+            seen = [
+                (r.kind, r.status, r.result, (r.response or "")[:120])
+                for r in stack.sim.log
+                if any((r.to or r.from_ or "").endswith(tail) for _, tail, _ in silent)
+                and r.kind not in ("sms", "status_callback")
+            ]
+            raise AssertionError(f"{exc}; silent: {silent}; simulator saw: {seen}") from None
         with transaction(url) as session:
             report = reports.drill_report(session, run_id)
             run = session.get(DrillRun, run_id)
