@@ -108,7 +108,7 @@ def _chosen_orgs(session: Session, audience: Audience) -> set[int] | None:
             select(Organization.code, Organization.id).where(
                 Organization.active, Organization.code.in_(audience.orgs)
             )
-        ).tuples()
+        )
         found = {code: org_id for code, org_id in rows}
         missing = [code for code in audience.orgs if code not in found]
         if missing:
@@ -123,7 +123,7 @@ def _chosen_orgs(session: Session, audience: Audience) -> set[int] | None:
         wanted = set(audience.tags)
         chosen.update(
             org_id
-            for org_id, tags in session.execute(stmt).tuples()
+            for org_id, tags in session.execute(stmt)
             if not wanted or wanted & set(tags or ())
         )
     return chosen
