@@ -19,6 +19,7 @@ import uvicorn
 from sqlalchemy import func, select
 
 from channels.simulator import CarrierSimulator, Population, SimulatorThread
+from relay import status as relay_status
 from relay.audience import parse_audience
 from relay.config import Settings, load_settings
 from relay.db import transaction
@@ -267,6 +268,15 @@ class Stack:
             return not any(states.get(s, 0) for s in ("queued", "sending"))
 
         wait_until(done, timeout, f"alert {alert_id} still sending: {self.states(alert_id)}", 0.2)
+
+    def wait_settled(self, alert_id: int, timeout: float = 240) -> None:
+        """Until nothing is left to send or escalate and the simulated people are done."""
+
+        def settled() -> bool:
+            with transaction(self.settings.database_url) as session:
+                return relay_status.settled(session, alert_id) and not self.sim.pending
+
+        wait_until(settled, timeout, f"alert {alert_id} never settled", 0.5)
 
     def wait_final(self, alert_id: int, timeout: float = 120) -> None:
         """Until every sent delivery has reached a final state from the provider's callbacks."""

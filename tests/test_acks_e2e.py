@@ -303,16 +303,7 @@ def test_sample_directory_cascade_attribution_and_silent_list(db_url: str, tmp_p
         )
         url = stack.settings.database_url
 
-        def settled() -> bool:
-            with transaction(url) as session:
-                waiting = session.scalar(
-                    select(func.count())
-                    .select_from(Recipient)
-                    .where(Recipient.alert_id == alert_id, Recipient.next_action_at.is_not(None))
-                )
-            return waiting == 0 and not stack.sim.pending
-
-        wait_until(settled, 240, "cascade settled", 0.5)
+        stack.wait_settled(alert_id, 240)
         with transaction(url) as session:
             rows = session.execute(
                 select(

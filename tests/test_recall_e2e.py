@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from channels.simulator import Behaviour, Population
 from relay.db import transaction
@@ -72,16 +72,7 @@ def test_second_call_reaches_a_person_back_home_and_alternates_do_not_wait(
         stack.sim.set_behaviour(back, Behaviour(line="landline", speech="はい"))
         url = stack.settings.database_url
 
-        def settled() -> bool:
-            with transaction(url) as session:
-                waiting = session.scalar(
-                    select(func.count())
-                    .select_from(Recipient)
-                    .where(Recipient.alert_id == alert_id, Recipient.next_action_at.is_not(None))
-                )
-            return waiting == 0 and not stack.sim.pending
-
-        wait_until(settled, 180, "cascade settled", 0.5)
+        stack.wait_settled(alert_id, 180)
 
         calls: dict[str, list[float]] = {}
         for r in log.of_kind("call"):
