@@ -55,6 +55,24 @@ def wait_until(
     raise AssertionError(f"timed out after {timeout:.0f}s: {message}")
 
 
+def run_relay(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """`relay ARGS` as a newcomer runs it: none of this shell's RELAY_/TWILIO_/SMTP_ settings,
+    only `env`'s; output captured as text."""
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("RELAY_", "TWILIO_", "SMTP_"))
+    }
+    return subprocess.run(
+        [sys.executable, "-c", "from relay.cli import main; main()", *args],
+        cwd=cwd,
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 class WebServer:
     """The relay's HTTP app on loopback, in a background thread."""
 

@@ -3,38 +3,20 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.chromium import CHROMIUM, rendered_dom, screenshot
+from tests.harness import run_relay
 
 pytestmark = pytest.mark.slow
 
 
 def test_demo_runs_an_exercise_and_its_report_matches_the_simulator(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RELAY_", "TWILIO_", "SMTP_"))}
     workdir = tmp_path / "demo"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from relay.cli import main; main()",
-            "demo",
-            "--recipients",
-            "120",
-            "--speed",
-            "120",
-            "--workdir",
-            str(workdir),
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = run_relay(
+        ["demo", "--recipients", "120", "--speed", "120", "--workdir", str(workdir)], tmp_path
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "the report matches the simulator's record" in result.stdout
@@ -56,31 +38,13 @@ def test_the_same_demo_runs_on_postgresql_and_redis(pg_url: str, tmp_path: Path)
 
     flush_test_broker()  # skips, saying why, without Redis
     _truncate(pg_url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RELAY_", "TWILIO_", "SMTP_"))}
-    env |= {
+    env = {
         "RELAY_DATABASE_URL": pg_url,
         "RELAY_BROKER_URL": TEST_BROKER,
         "RELAY_BROKER_PREFIX": f"relay-demo-{os.getpid()}:",
     }
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from relay.cli import main; main()",
-            "demo",
-            "--recipients",
-            "80",
-            "--speed",
-            "120",
-            "--workdir",
-            str(tmp_path / "demo"),
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    args = ["demo", "--recipients", "80", "--speed", "120", "--workdir", str(tmp_path / "demo")]
+    result = run_relay(args, tmp_path, env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (
         "postgresql" in result.stdout

@@ -7,9 +7,6 @@ The model's own tests are pure and fast; the comparison runs as a user runs it, 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -29,6 +26,7 @@ from relay.db import transaction
 from relay.directory import apply_directory
 from relay.directory_csv import parse_directory
 from relay.reach import Figures, disagreements
+from tests.harness import run_relay
 
 SEED = 2020
 # The target is 95% within 15 simulated minutes. Measured with the defaults (2/4 min,
@@ -179,26 +177,9 @@ def test_the_relay_and_the_simulator_must_agree_on_every_count() -> None:
 
 @pytest.mark.slow
 def test_compare_runs_both_designs_and_the_cascade_reaches_more_sooner(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RELAY_", "TWILIO_", "SMTP_"))}
     workdir = tmp_path / "compare"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from relay.cli import main; main()",
-            "demo",
-            "--compare",
-            "--seed",
-            str(SEED),
-            "--workdir",
-            str(workdir),
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=280,
-    )
+    args = ["demo", "--compare", "--seed", str(SEED), "--workdir", str(workdir)]
+    result = run_relay(args, tmp_path, timeout=280)
     out = result.stdout + result.stderr
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
     assert "the figures match the simulator's record" in result.stdout
