@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from relay.models import ORG_KINDS, Contact, Organization
+from relay.models import ORG_KINDS, Contact, ContactPath, Organization
 
 _KEYS = {"kind": "kinds", "district": "districts", "tag": "tags", "org": "orgs"}
 
@@ -129,43 +129,84 @@ def _chosen_orgs(session: Session, audience: Audience) -> set[int] | None:
     return chosen
 
 
-def resolve(session: Session, audience: Audience) -> list[Contact]:
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One contact an alert goes to, with what planning needs of it and its organization.
+
+    Plain columns rather than ORM objects: a city-wide alert plans 100,000 of these, and ORM
+    contacts with their paths and organizations held 1.2 GB where these take a tenth."""
+
+    contact_id: int
+    organization_id: int
+    org_code: str
+    org_name: str
+    name: str
+    language: str
+    priority: int
+    # kind -> (address, line type) of each of the contact's paths
+    paths: dict[str, tuple[str, str | None]]
+
+
+def resolve(session: Session, audience: Audience) -> list[Target]:
     """Active contacts of the selected active organizations, by organization code then
     priority. Unknown org codes are an error: a typo must not silently drop someone."""
-    load = (selectinload(Contact.paths), selectinload(Contact.organization))
     if audience.contact_ids:
-        ids = list(audience.contact_ids)
-        contacts = [
-            contact
-            for start in range(0, len(ids), _IN_SLICE)
-            for contact in session.scalars(
-                select(Contact).where(Contact.id.in_(ids[start : start + _IN_SLICE])).options(*load)
-            )
-        ]
-        return sorted(contacts, key=lambda c: (c.organization.code, c.priority))
-    chosen = _chosen_orgs(session, audience)
-    if chosen is None:
-        active = select(Organization.id).where(Organization.active)
-        contacts = list(
-            session.scalars(
-                select(Contact)
-                .where(Contact.active, Contact.organization_id.in_(active))
-                .options(*load)
-            )
-        )
-        if not contacts and not session.scalar(active.limit(1)):
-            raise AudienceError("the audience selects no organization")
+        # Exactly these contacts, as an earlier alert reached them.
+        targets = _targets(session, [], sorted(set(audience.contact_ids)), Contact.id)
     else:
-        if not chosen:
+        chosen = _chosen_orgs(session, audience)
+        if chosen is not None and not chosen:
             raise AudienceError("the audience selects no organization")
-        ids = sorted(chosen)
-        contacts = [
-            contact
-            for start in range(0, len(ids), _IN_SLICE)
-            for contact in session.scalars(
-                select(Contact)
-                .where(Contact.active, Contact.organization_id.in_(ids[start : start + _IN_SLICE]))
-                .options(*load)
+        ids = None if chosen is None else sorted(chosen)
+        active = [Contact.active.expression, Organization.active.expression]
+        targets = _targets(session, active, ids, Contact.organization_id)
+        if not targets and not session.scalar(select(Organization.id).where(Organization.active)):
+            raise AudienceError("the audience selects no organization")
+    return sorted(targets, key=lambda t: (t.org_code, t.priority))
+
+
+def _targets(
+    session: Session,
+    conditions: list[ColumnElement[bool]],
+    ids: list[int] | None,
+    id_column: InstrumentedAttribute[int],
+) -> list[Target]:
+    """Contacts (and their paths) meeting `conditions` with `id_column` in `ids` (None: any),
+    read as columns, in slices of `_IN_SLICE` ids."""
+    slices: list[list[int] | None] = (
+        [None] if ids is None else [ids[i : i + _IN_SLICE] for i in range(0, len(ids), _IN_SLICE)]
+    )
+    targets: list[Target] = []
+    for part in slices:
+        where = list(conditions)
+        if part is not None:
+            where.append(id_column.in_(part))
+        paths: dict[int, dict[str, tuple[str, str | None]]] = {}
+        path_rows = session.execute(
+            select(
+                ContactPath.contact_id, ContactPath.kind, ContactPath.address, ContactPath.line_type
             )
-        ]
-    return sorted(contacts, key=lambda c: (c.organization.code, c.priority))
+            .join(Contact, Contact.id == ContactPath.contact_id)
+            .join(Organization, Organization.id == Contact.organization_id)
+            .where(*where)
+        )
+        for contact_id, kind, address, line_type in path_rows:
+            paths.setdefault(contact_id, {})[kind] = (address, line_type)
+        rows = session.execute(
+            select(
+                Contact.id,
+                Contact.organization_id,
+                Organization.code,
+                Organization.name,
+                Contact.name,
+                Contact.language,
+                Contact.priority,
+            )
+            .join(Organization, Organization.id == Contact.organization_id)
+            .where(*where)
+        )
+        targets.extend(
+            Target(cid, org_id, code, org_name, name, language, priority, paths.get(cid, {}))
+            for cid, org_id, code, org_name, name, language, priority in rows
+        )
+    return targets

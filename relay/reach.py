@@ -47,7 +47,7 @@ def primary_contacts(session: Session) -> list[int]:
     for contact in resolve(session, Audience(everyone=True)):
         known = first.get(contact.organization_id)
         if known is None or contact.priority < known[0]:
-            first[contact.organization_id] = (contact.priority, contact.id)
+            first[contact.organization_id] = (contact.priority, contact.contact_id)
     return sorted(cid for _, cid in first.values())
 
 

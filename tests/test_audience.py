@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from relay.audience import Audience, AudienceError, parse_audience, resolve
 from relay.db import transaction
 from relay.directory import apply_directory
 from relay.directory_csv import parse_directory
+from relay.models import Contact, ContactPath, Organization
 from tests.conftest import SAMPLE_CSV
 
 
@@ -39,17 +41,52 @@ def test_resolve_on_sample(db_url: str) -> None:
     with transaction(db_url) as s:
         everyone = resolve(s, parse_audience("all"))
         assert len(everyone) == 603
+        orgs = {o.id: o for o in s.scalars(select(Organization))}
         hospitals = resolve(s, parse_audience("kind:hospital"))
-        assert {c.organization.code for c in hospitals} == {"hospital-1", "hospital-2"}
+        assert {c.org_code for c in hospitals} == {"hospital-1", "hospital-2"}
         west = resolve(s, parse_audience("kind:association+district:西柴"))
         assert west and all(
-            c.organization.kind == "association" and c.organization.district == "西柴" for c in west
+            orgs[c.organization_id].kind == "association"
+            and orgs[c.organization_id].district == "西柴"
+            for c in west
         )
         cliffs = resolve(s, parse_audience("tag:cliff-zone"))
-        assert cliffs and all("cliff-zone" in c.organization.tags for c in cliffs)
+        assert cliffs and all("cliff-zone" in orgs[c.organization_id].tags for c in cliffs)
         mixed = resolve(s, parse_audience("kind:hospital+org:base-01"))
-        assert {c.organization.code for c in mixed} == {"hospital-1", "hospital-2", "base-01"}
+        assert {c.org_code for c in mixed} == {"hospital-1", "hospital-2", "base-01"}
         with pytest.raises(AudienceError, match="unknown or inactive organization"):
             resolve(s, parse_audience("org:nope"))
         with pytest.raises(AudienceError, match="selects no organization"):
             resolve(s, parse_audience("district:どこにもない"))
+
+
+def test_targets_carry_each_contacts_paths_in_code_then_priority_order(db_url: str) -> None:
+    with transaction(db_url) as s:
+        apply_directory(s, parse_directory(SAMPLE_CSV.read_bytes()), actor="test")
+    with transaction(db_url) as s:
+        everyone = resolve(s, parse_audience("all"))
+        stored = {
+            (cid, kind, address, line_type)
+            for cid, kind, address, line_type in s.execute(
+                select(
+                    ContactPath.contact_id,
+                    ContactPath.kind,
+                    ContactPath.address,
+                    ContactPath.line_type,
+                )
+                .join(Contact, Contact.id == ContactPath.contact_id)
+                .where(Contact.active)
+            )
+        }
+        carried = {
+            (t.contact_id, kind, address, line_type)
+            for t in everyone
+            for kind, (address, line_type) in t.paths.items()
+        }
+        assert carried == stored
+        keys = [(t.org_code, t.priority) for t in everyone]
+        assert keys == sorted(keys)
+        # Exactly the given contacts, whatever their number.
+        some = [t.contact_id for t in everyone[::7]]
+        chosen = resolve(s, Audience(contact_ids=tuple(some)))
+        assert sorted(t.contact_id for t in chosen) == sorted(some)

@@ -203,7 +203,7 @@ def preview(
         reference=_SAMPLE_REFERENCE,
         ack_url=link_url(settings.public_url, _SAMPLE_TOKEN),
         two_way_sms=settings.twilio_two_way_sms,
-        org_name=sample.organization.name if sample else "〇〇自治会",
+        org_name=sample.org_name if sample else "〇〇自治会",
         contact_name=sample.name if sample else "〇〇",
     )
     messages: dict[str, dict[str, Any]] = {}
