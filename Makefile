@@ -21,7 +21,7 @@ demo: $(STAMP)  ## run the main job on embedded defaults: a cascade exercise aga
 test: $(STAMP)  ## run the whole test suite (needs PostgreSQL and Redis on 127.0.0.1)
 	@command -v chromium >/dev/null || (apt-get install -y -q chromium fonts-ipafont-gothic >/dev/null 2>&1 \
 		|| echo "chromium not installed (needs root and apt): the browser test will skip")
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 check: $(STAMP)  ## lint and type-check
 	$(BIN)/ruff check .
