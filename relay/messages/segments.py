@@ -49,6 +49,10 @@ def sms_segments(text: str) -> int:
     """Segments `text` is sent in; at least 1 (an empty body still costs one). Never raises."""
     encoding = sms_encoding(text)
     single, part = (GSM7_SINGLE, GSM7_PART) if encoding == "GSM-7" else (UCS2_SINGLE, UCS2_PART)
+    if encoding == "UCS-2" and len(text.encode("utf-16-le", "surrogatepass")) == 2 * len(text):
+        # No surrogate pair, so a part can end anywhere: the count is arithmetic. Every
+        # recipient's SMS is counted when an alert is planned; this is the common case.
+        return 1 if len(text) <= single else -(-len(text) // part)
     sizes = list(_sizes(text, encoding))
     if sum(sizes) <= single:
         return 1
