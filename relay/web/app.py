@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -10,13 +13,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relay.config import Settings, load_settings
 from relay.db import session_factory
-from relay.web import api, console, links, metrics, twilio_webhooks
+from relay.web import api, console, links, metrics, status_ingest, twilio_webhooks
 from relay.web.body_limit import BodyLimit
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    app = FastAPI(title="Kanazawa emergency information relay", version="0.1.0")
+    app = FastAPI(title="Kanazawa emergency information relay", version="0.1.0", lifespan=_lifespan)
     app.state.settings = settings
     app.include_router(twilio_webhooks.router)
     app.include_router(links.router)
@@ -41,6 +44,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"ready": True, "database": "ok"})
 
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    # Callbacks already handed to the status writer are stored before the process ends.
+    status_ingest.stop(app)
 
 
 def _json_errors(app: FastAPI) -> None:

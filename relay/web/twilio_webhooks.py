@@ -23,6 +23,7 @@ from relay.messages import answer_options
 from relay.models import Alert, Delivery, InboundMessage, Recipient
 from relay.replies import parse_reply
 from relay.tracking import ProviderEvent, apply_event
+from relay.web import status_ingest
 from relay.web.metrics import WEBHOOK_REJECTIONS
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def _sessions(request: Request):  # type: ignore[no-untyped-def]
 
 
 @router.post("/status")
-def message_status(request: Request, tw: Verified) -> Response:
+async def message_status(request: Request, tw: Verified) -> Response:
     status = tw.get("MessageStatus") or tw.get("SmsStatus") or ""
     event = ProviderEvent(
         kind="sms_status",
@@ -85,19 +86,19 @@ def message_status(request: Request, tw: Verified) -> Response:
         error_code=tw.get("ErrorCode"),
         payload=tw.params,
     )
-    with _sessions(request).begin() as session:
-        if apply_event(session, event, datetime.now(UTC)) is None:
-            log.info(
-                "status callback for unknown message %s (%s)",
-                event.provider_id,
-                status,
-                extra={"delivery_id": event.delivery_hint},
-            )
+    # Stored with whatever other callbacks are waiting, in one transaction (status_ingest.py).
+    if await status_ingest.store(request.app, event) is None:
+        log.info(
+            "status callback for unknown message %s (%s)",
+            event.provider_id,
+            status,
+            extra={"delivery_id": event.delivery_hint},
+        )
     return Response(status_code=204)
 
 
 @router.post("/voice/status")
-def call_status(request: Request, tw: Verified) -> Response:
+async def call_status(request: Request, tw: Verified) -> Response:
     status = tw.get("CallStatus") or ""
     answered_by = tw.get("AnsweredBy")
     event = ProviderEvent(
@@ -109,14 +110,13 @@ def call_status(request: Request, tw: Verified) -> Response:
         error_code=tw.get("ErrorCode"),
         payload=tw.params,
     )
-    with _sessions(request).begin() as session:
-        if apply_event(session, event, datetime.now(UTC)) is None:
-            log.info(
-                "call status for unknown call %s (%s)",
-                event.provider_id,
-                status,
-                extra={"delivery_id": event.delivery_hint},
-            )
+    if await status_ingest.store(request.app, event) is None:
+        log.info(
+            "call status for unknown call %s (%s)",
+            event.provider_id,
+            status,
+            extra={"delivery_id": event.delivery_hint},
+        )
     return Response(status_code=204)
 
 
