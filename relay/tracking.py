@@ -22,6 +22,8 @@ from relay.delivery_states import (
 )
 from relay.models import Delivery, DeliveryEvent, Recipient
 
+STATUS_LENGTH = 32  # delivery_events.status (relay/models.py)
+
 
 @dataclass(frozen=True)
 class ProviderEvent:
@@ -106,7 +108,9 @@ def _event_row(event: ProviderEvent, delivery: Delivery | None, now: datetime) -
         "delivery_id": delivery.id if delivery else None,
         "provider_id": event.provider_id,
         "kind": event.kind,
-        "status": event.status,
+        # Cut to its column: a word longer than any Twilio sends must not make a signed
+        # callback fail for ever (each failure is a 500, and Twilio retries it).
+        "status": event.status[:STATUS_LENGTH],
         "payload": event.payload,
         "received_at": now,
     }

@@ -135,23 +135,33 @@ def _writes_held(db_url: str) -> Iterator[None]:
         yield
 
 
-def _refuse_long_statuses(db_url: str) -> None:
-    """PostgreSQL refuses a status longer than its column (VARCHAR(32)); SQLite would store
-    it, so a trigger makes it refuse the same rows."""
+REFUSED = "refuse-me"
+
+
+def _refuse_a_status(db_url: str) -> None:
+    """The database refuses to store an event with status REFUSED (a trigger), as it would
+    refuse a row for any reason of its own."""
     if is_sqlite(db_url):
-        with engine_for(db_url).begin() as conn:
-            conn.execute(
-                text(
-                    "CREATE TRIGGER refuse_long_status BEFORE INSERT ON delivery_events "
-                    "WHEN length(NEW.status) > 32 "
-                    "BEGIN SELECT RAISE(ABORT, 'status too long'); END"
-                )
-            )
+        ddl = [
+            "CREATE TRIGGER refuse_status BEFORE INSERT ON delivery_events "
+            f"WHEN NEW.status = '{REFUSED}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        ]
+    else:
+        ddl = [
+            "CREATE FUNCTION refuse_status() RETURNS trigger AS $$ BEGIN "
+            f"IF NEW.status = '{REFUSED}' THEN RAISE EXCEPTION 'refused'; END IF; "
+            "RETURN NEW; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_status BEFORE INSERT ON delivery_events "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_status()",
+        ]
+    with engine_for(db_url).begin() as conn:
+        for statement in ddl:
+            conn.execute(text(statement))
 
 
 def test_an_event_the_database_refuses_fails_alone_not_its_batch(relay, db_url, caplog) -> None:
     client, sids = relay
-    _refuse_long_statuses(db_url)
+    _refuse_a_status(db_url)
     caplog.set_level(logging.WARNING, logger=status_ingest.__name__)
     writer = status_ingest.writer(client.app)
     first, *batched = sids
@@ -162,7 +172,7 @@ def test_an_event_the_database_refuses_fails_alone_not_its_batch(relay, db_url, 
         blocker = pool.submit(_callback, client, first, sids[first], "delivered")
         _wait_until(lambda: writer.storing() == 1, "the writer did not take the first callback")
         futures = [pool.submit(_callback, client, d, sids[d], "delivered") for d in good]
-        futures.append(pool.submit(_callback, client, refused, sids[refused], "x" * 33))
+        futures.append(pool.submit(_callback, client, refused, sids[refused], REFUSED))
         _wait_until(lambda: writer.queued() == len(futures), "the callbacks did not queue")
     answers = _all_answered([blocker, *futures])
     assert answers == [204] * (1 + len(good)) + [500]

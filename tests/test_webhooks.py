@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -217,3 +218,31 @@ def test_expired_link_is_410_and_records_nothing(app_env, db_url) -> None:
     assert page.status_code == 410 and "このリンクは使えません" in page.text
     assert client.post(f"/a/{token}", data={"answer": "1"}).status_code == 410
     assert counts(db_url) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("hint", ["99999999999999999999999", "²", "１２", "-1"])
+def test_a_delivery_hint_that_is_not_our_id_is_no_hint(app_env, db_url, hint) -> None:
+    """Signed, but `d` is no id the relay gives: the SID alone decides, never a 500."""
+    client, alert_id, _ = app_env
+    with transaction(db_url) as s:
+        delivery = s.scalars(select(Delivery).where(Delivery.alert_id == alert_id)).one()
+        delivery.state, delivery.provider_id = "accepted", "SM" + "e" * 32
+    path = f"/webhooks/twilio/status?d={quote(hint)}"  # as sent: percent-encoded
+    params = {"MessageSid": "SM" + "e" * 32, "AccountSid": SID, "MessageStatus": "delivered"}
+    assert client.post(path, data=params, headers=signed(path, params)).status_code == 204
+    with transaction(db_url) as s:
+        assert s.scalars(select(Delivery.state)).one() == "delivered"
+
+
+def test_a_status_word_longer_than_its_column_is_stored_cut(app_env, db_url) -> None:
+    """A status no Twilio sends today must not fail the callback for ever (Twilio retries)."""
+    client, alert_id, _ = app_env
+    with transaction(db_url) as s:
+        delivery_id = s.scalars(select(Delivery.id).where(Delivery.alert_id == alert_id)).one()
+    path = f"/webhooks/twilio/status?d={delivery_id}"
+    params = {"MessageSid": "SM" + "e" * 32, "AccountSid": SID, "MessageStatus": "x" * 40}
+    assert client.post(path, data=params, headers=signed(path, params)).status_code == 204
+    with transaction(db_url) as s:
+        (event,) = s.scalars(select(DeliveryEvent)).all()
+        assert event.status == "x" * 32 and event.delivery_id == delivery_id
+        assert event.payload["MessageStatus"] == "x" * 40  # the full request is kept

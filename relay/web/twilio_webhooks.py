@@ -63,8 +63,10 @@ async def verified(request: Request) -> TwilioRequest:
     params = dict(pairs)
     if params.get("AccountSid") != settings.twilio_account_sid:
         raise HTTPException(403, "unknown Twilio account")
-    hint = request.query_params.get("d")
-    return TwilioRequest(params, int(hint) if hint and hint.isdigit() else None)
+    hint = request.query_params.get("d") or ""
+    # Our own ids: ASCII digits that fit a BIGINT; anything else is no hint at all.
+    usable = hint.isascii() and hint.isdigit() and len(hint) <= 18
+    return TwilioRequest(params, int(hint) if usable else None)
 
 
 Verified = Annotated[TwilioRequest, Depends(verified)]
