@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
@@ -25,6 +25,7 @@ from relay.issuing import IssueRequest, issue_alert
 from relay.models import Delivery, DeliveryEvent
 from relay.web import status_ingest
 from relay.web.app import create_app
+from tests.harness import wait_until
 from tests.test_webhooks import CSV, PUBLIC, SID, TOKEN, signed
 
 PEOPLE = 100
@@ -89,13 +90,6 @@ def _stored(db_url: str) -> Counter[tuple[int | None, str]]:
 def _all_answered(futures: list[Future[int]], seconds: float = 60) -> list[int]:
     deadline = time.monotonic() + seconds
     return [f.result(timeout=max(0.0, deadline - time.monotonic())) for f in futures]
-
-
-def _wait_until(condition: Callable[[], bool], what: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.01)
 
 
 def test_concurrent_callbacks_each_stored_once_and_states_only_move_forward(relay, db_url) -> None:
@@ -170,10 +164,10 @@ def test_an_event_the_database_refuses_fails_alone_not_its_batch(relay, db_url, 
         # The writer takes the first callback and waits for the lock; the others queue behind
         # it and go in together, the refused one among them.
         blocker = pool.submit(_callback, client, first, sids[first], "delivered")
-        _wait_until(lambda: writer.storing() == 1, "the writer did not take the first callback")
+        wait_until(lambda: writer.storing() == 1, 30, "the writer took no callback", 0.01)
         futures = [pool.submit(_callback, client, d, sids[d], "delivered") for d in good]
         futures.append(pool.submit(_callback, client, refused, sids[refused], REFUSED))
-        _wait_until(lambda: writer.queued() == len(futures), "the callbacks did not queue")
+        wait_until(lambda: writer.queued() == len(futures), 30, "the callbacks did not queue", 0.01)
     answers = _all_answered([blocker, *futures])
     assert answers == [204] * (1 + len(good)) + [500]
     assert f"status batch of {len(futures)} failed" in caplog.text
