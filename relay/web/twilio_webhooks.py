@@ -88,15 +88,7 @@ async def message_status(request: Request, tw: Verified) -> Response:
         error_code=tw.get("ErrorCode"),
         payload=tw.params,
     )
-    # Stored with whatever other callbacks are waiting, in one transaction (status_ingest.py).
-    if await status_ingest.store(request.app, event) is None:
-        log.info(
-            "status callback for unknown message %s (%s)",
-            event.provider_id,
-            status,
-            extra={"delivery_id": event.delivery_hint},
-        )
-    return Response(status_code=204)
+    return await _store_status(request, event, "status callback for unknown message")
 
 
 @router.post("/voice/status")
@@ -112,13 +104,15 @@ async def call_status(request: Request, tw: Verified) -> Response:
         error_code=tw.get("ErrorCode"),
         payload=tw.params,
     )
+    return await _store_status(request, event, "call status for unknown call")
+
+
+async def _store_status(request: Request, event: ProviderEvent, unknown: str) -> Response:
+    """204 once the event is stored, with whatever other callbacks are waiting, in one
+    transaction (status_ingest.py). Unknown ones are stored too, and logged."""
     if await status_ingest.store(request.app, event) is None:
-        log.info(
-            "call status for unknown call %s (%s)",
-            event.provider_id,
-            status,
-            extra={"delivery_id": event.delivery_hint},
-        )
+        hint = {"delivery_id": event.delivery_hint}
+        log.info("%s %s (%s)", unknown, event.provider_id, event.status, extra=hint)
     return Response(status_code=204)
 
 
