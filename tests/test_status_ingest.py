@@ -10,23 +10,17 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
-from relay.audience import parse_audience
-from relay.config import load_settings
 from relay.db import engine_for, is_sqlite, transaction
-from relay.directory import apply_directory
-from relay.directory_csv import parse_directory
-from relay.issuing import IssueRequest, issue_alert
 from relay.models import Delivery, DeliveryEvent
 from relay.web import status_ingest
 from relay.web.app import create_app
 from tests.harness import wait_until
-from tests.test_webhooks import CSV, PUBLIC, SID, TOKEN, signed
+from tests.test_webhooks import CSV, SID, issue_to_everyone, signed, webhook_settings
 
 PEOPLE = 100
 STATUS_PATH = "/webhooks/twilio/status"
@@ -44,27 +38,11 @@ def _directory(people: int) -> str:
 @pytest.fixture
 def relay(db_url: str) -> Iterator[tuple[TestClient, dict[int, str]]]:
     """The app, and one SMS delivery per person accepted by Twilio: {delivery id: its SID}."""
-    settings = load_settings(
-        {
-            "RELAY_DATABASE_URL": db_url,
-            "RELAY_PUBLIC_URL": PUBLIC,
-            "TWILIO_ACCOUNT_SID": SID,
-            "TWILIO_AUTH_TOKEN": TOKEN,
-            "RELAY_SECRET_KEY": "status-ingest-test-secret-key",
-        }
-    )
+    settings = webhook_settings(db_url)
+    alert_id, _ = issue_to_everyone(db_url, settings, _directory(PEOPLE))
     with transaction(db_url) as session:
-        apply_directory(session, parse_directory(_directory(PEOPLE)), actor="test")
-        alert = issue_alert(
-            session,
-            settings,
-            IssueRequest(
-                template="test", audience=parse_audience("all"), channels=("sms",),
-                mode="blast", status="Test", ack_within=timedelta(minutes=30),
-            ),
-        )  # fmt: skip
         sids = {}
-        for delivery in session.scalars(select(Delivery).where(Delivery.alert_id == alert.id)):
+        for delivery in session.scalars(select(Delivery).where(Delivery.alert_id == alert_id)):
             delivery.state, delivery.provider_id = "accepted", f"SM{delivery.id:032d}"
             sids[delivery.id] = delivery.provider_id
     assert len(sids) == PEOPLE

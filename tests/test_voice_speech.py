@@ -4,7 +4,6 @@ the key; Twilio's SpeechResult is understood by the same parser as an SMS reply.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,47 +11,24 @@ from sqlalchemy import select
 
 from channels.simulator.twiml import TwimlError, parse_twiml
 from relay import voice_script
-from relay.audience import parse_audience
-from relay.config import load_settings
 from relay.db import transaction
-from relay.directory import apply_directory
-from relay.directory_csv import parse_directory
-from relay.issuing import IssueRequest, issue_alert
 from relay.labels_ja import ACK_METHOD
 from relay.messages import answer_options
 from relay.models import Acknowledgement, Delivery, InboundMessage, Recipient
 from relay.web.app import create_app
-from tests.test_webhooks import CSV, PUBLIC, SID, TOKEN, counts, signed
+from tests.test_webhooks import SID, counts, issue_to_everyone, signed, webhook_settings
 
 CALL_SID = "CA" + "c" * 32
 
 
 def _app(db_url: str, speech: bool) -> tuple[TestClient, int]:
-    settings = load_settings(
-        {
-            "RELAY_DATABASE_URL": db_url,
-            "RELAY_PUBLIC_URL": PUBLIC,
-            "TWILIO_ACCOUNT_SID": SID,
-            "TWILIO_AUTH_TOKEN": TOKEN,
-            "RELAY_SECRET_KEY": "speech-test-secret-key",
-        }
-    )
+    settings = webhook_settings(db_url)
+    alert_id, _ = issue_to_everyone(
+        db_url, settings, template="drill", channels=("voice",), status="Exercise",
+        speech_answers=speech,
+    )  # fmt: skip
     with transaction(db_url) as session:
-        apply_directory(session, parse_directory(CSV), actor="test")
-        alert = issue_alert(
-            session,
-            settings,
-            IssueRequest(
-                template="drill",
-                audience=parse_audience("all"),
-                channels=("voice",),
-                mode="blast",
-                status="Exercise",
-                ack_within=timedelta(minutes=30),
-                speech_answers=speech,
-            ),
-        )
-        call_id = session.scalars(select(Delivery.id).where(Delivery.alert_id == alert.id)).one()
+        call_id = session.scalars(select(Delivery.id).where(Delivery.alert_id == alert_id)).one()
     return TestClient(create_app(settings), base_url="http://internal:8000"), call_id
 
 

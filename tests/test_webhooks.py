@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -13,7 +14,7 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from relay.audience import parse_audience
-from relay.config import load_settings
+from relay.config import Settings, load_settings
 from relay.db import transaction
 from relay.directory import apply_directory
 from relay.directory_csv import parse_directory
@@ -31,32 +32,46 @@ CSV = (
 )
 
 
-@pytest.fixture
-def app_env(db_url: str) -> Iterator[tuple[TestClient, int, str]]:
-    settings = load_settings(
+SECRET_KEY = "webhook-test-secret-key"
+
+
+def webhook_settings(db_url: str, tokens: str = TOKEN, secret: str = SECRET_KEY) -> Settings:
+    """Settings as Twilio's webhooks meet them: our public URL, account, auth token(s)."""
+    return load_settings(
         {
             "RELAY_DATABASE_URL": db_url,
             "RELAY_PUBLIC_URL": PUBLIC,
             "TWILIO_ACCOUNT_SID": SID,
-            "TWILIO_AUTH_TOKEN": f"{TOKEN},old-token",
-            "RELAY_SECRET_KEY": "webhook-test-secret-key",
+            "TWILIO_AUTH_TOKEN": tokens,
+            "RELAY_SECRET_KEY": secret,
         }
     )
+
+
+def issue_to_everyone(
+    db_url: str, settings: Settings, directory: str = CSV, **request: Any
+) -> tuple[int, str]:
+    """Load `directory`, issue an alert to everyone in it (a blast Test on SMS unless `request`
+    says otherwise: IssueRequest's fields); its id and reference."""
+    fields: dict[str, Any] = {
+        "template": "test",
+        "audience": parse_audience("all"),
+        "channels": ("sms",),
+        "mode": "blast",
+        "status": "Test",
+        "ack_within": timedelta(minutes=30),
+        **request,
+    }
     with transaction(db_url) as session:
-        apply_directory(session, parse_directory(CSV), actor="test")
-        alert = issue_alert(
-            session,
-            settings,
-            IssueRequest(
-                template="test",
-                audience=parse_audience("all"),
-                channels=("sms",),
-                mode="blast",
-                status="Test",
-                ack_within=timedelta(minutes=30),
-            ),
-        )
-        alert_id, reference = alert.id, alert.reference
+        apply_directory(session, parse_directory(directory), actor="test")
+        alert = issue_alert(session, settings, IssueRequest(**fields))
+        return alert.id, alert.reference
+
+
+@pytest.fixture
+def app_env(db_url: str) -> Iterator[tuple[TestClient, int, str]]:
+    settings = webhook_settings(db_url, tokens=f"{TOKEN},old-token")
+    alert_id, reference = issue_to_everyone(db_url, settings)
     with TestClient(create_app(settings), base_url="http://internal:8000") as client:
         yield client, alert_id, reference
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from relay.audience import parse_audience
-from relay.config import Settings, load_settings
+from relay.config import Settings
 from relay.db import transaction
 from relay.directory import apply_directory
 from relay.directory_csv import parse_directory
@@ -22,7 +22,7 @@ from relay.issuing import IssueRequest, issue_alert
 from relay.lifecycle import cancel_alert
 from relay.models import Alert, Delivery, DeliveryEvent, OutboxMessage, Recipient
 from relay.web.app import create_app
-from tests.test_webhooks import CSV, PUBLIC, SID, TOKEN, signed
+from tests.test_webhooks import CSV, SID, signed, webhook_settings
 
 SMS_SID = "SM" + "5" * 32
 CALL_SID = "CA" + "6" * 32
@@ -30,15 +30,7 @@ CALL_SID = "CA" + "6" * 32
 
 @pytest.fixture
 def relay(db_url: str) -> Iterator[tuple[TestClient, Settings]]:
-    settings = load_settings(
-        {
-            "RELAY_DATABASE_URL": db_url,
-            "RELAY_PUBLIC_URL": PUBLIC,
-            "TWILIO_ACCOUNT_SID": SID,
-            "TWILIO_AUTH_TOKEN": TOKEN,
-            "RELAY_SECRET_KEY": "callback-test-secret-key",
-        }
-    )
+    settings = webhook_settings(db_url)
     with transaction(db_url) as session:
         apply_directory(session, parse_directory(CSV), actor="test")
     with TestClient(create_app(settings), base_url="http://internal:8000") as client:
