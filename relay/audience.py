@@ -160,7 +160,9 @@ def resolve(session: Session, audience: Audience) -> list[Target]:
         ids = None if chosen is None else sorted(chosen)
         active = [Contact.active.expression, Organization.active.expression]
         targets = _targets(session, active, ids, Contact.organization_id)
-        if not targets and not session.scalar(select(Organization.id).where(Organization.active)):
+        # "all" in an empty directory; a filter that selects nobody was refused above.
+        any_org = select(Organization.id).where(Organization.active).limit(1)
+        if chosen is None and not targets and session.scalar(any_org) is None:
             raise AudienceError("the audience selects no organization")
     return sorted(targets, key=lambda t: (t.org_code, t.priority))
 
