@@ -25,7 +25,7 @@ test: $(STAMP)  ## run the whole test suite (needs PostgreSQL and Redis on 127.0
 
 check: $(STAMP)  ## lint and type-check
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check relay channels workers
+	$(BIN)/ruff format --check relay channels simulator workers
 	$(BIN)/mypy
 
 $(VENV)/.bench-installed: $(STAMP)

@@ -1,0 +1,15 @@
+"""The Kanazawa emergency information relay.
+
+The modules at this level are the foundation every room stands on: `config` (settings from
+the environment), `db` (engines, sessions, transactions), `models` (the tables), `migrate` and
+`migrations/` (Alembic), `audit` (the audit trail), `clock`, `timefmt`, `durations`, `logs`.
+The rooms are packages, listed in the order an alert passes through them; each room's
+docstring says what it may import, and tests/test_import_rules.py holds every module to it:
+
+    messages · accounts · directory · delivery · replies · alerts · drills · cap · reports
+    web · cli   (the edges: HTTP and the command line)
+
+May import: channels.
+Must not import: messages, accounts, directory, delivery, replies, alerts, drills, cap, reports,
+web, cli, simulator, workers.
+"""

@@ -11,10 +11,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from relay.accounts.users import create_user
 from relay.config import Settings, load_settings
 from relay.db import transaction
 from relay.models import Base
-from relay.users import create_user
 from relay.web.app import create_app
 from tests.conftest import SAMPLE_CSV
 

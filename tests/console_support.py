@@ -8,11 +8,11 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from relay.accounts.passwords import set_password
+from relay.accounts.users import create_user
 from relay.db import transaction
-from relay.directory import apply_directory
-from relay.directory_csv import parse_directory
-from relay.passwords import set_password
-from relay.users import create_user
+from relay.directory.csv_format import parse_directory
+from relay.directory.store import apply_directory
 
 PASSWORD = "kanazawa-console-1"
 HEADER = (

@@ -18,19 +18,19 @@ from pathlib import Path
 import uvicorn
 from sqlalchemy import func, select
 
-from channels.simulator import CarrierSimulator, Population, SimulatorThread
-from relay import status as relay_status
-from relay.audience import parse_audience
+from relay.alerts import status as relay_status
+from relay.alerts.issuing import IssueRequest, issue_alert
+from relay.alerts.status import alert_status
 from relay.config import Settings, load_settings
 from relay.db import transaction
-from relay.delivery_states import is_final
-from relay.directory import apply_directory
-from relay.directory_csv import parse_directory
-from relay.issuing import IssueRequest, issue_alert
+from relay.delivery.runtime import get_runtime, reset_runtime
+from relay.delivery.states import is_final
+from relay.directory.audience import parse_audience
+from relay.directory.csv_format import parse_directory
+from relay.directory.store import apply_directory
 from relay.models import Alert, Delivery
-from relay.runtime import get_runtime, reset_runtime
-from relay.status import alert_status
 from relay.web.app import create_app
+from simulator import CarrierSimulator, Population, SimulatorThread
 from tests.conftest import SHARED, TEST_BROKER, TEST_BROKER_PREFIX, flush_test_broker
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from channels.simulator import Behaviour, Population
-from relay import lifecycle
+from relay.alerts import lifecycle
 from relay.db import transaction
+from relay.delivery.runtime import get_runtime
 from relay.models import (
     Acknowledgement,
     AuditEvent,
@@ -22,7 +22,7 @@ from relay.models import (
     Organization,
     Recipient,
 )
-from relay.runtime import get_runtime
+from simulator import Behaviour, Population
 from tests.harness import Stack, wait_until
 
 pytestmark = pytest.mark.slow

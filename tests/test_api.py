@@ -8,10 +8,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from relay.accounts.users import create_user
 from relay.config import load_settings
 from relay.db import transaction
 from relay.models import Alert, AuditEvent, Contact, Delivery
-from relay.users import create_user
 from relay.web.app import create_app
 from tests.conftest import SAMPLE_CSV
 

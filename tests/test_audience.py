@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from relay.audience import Audience, AudienceError, parse_audience, resolve
 from relay.db import transaction
-from relay.directory import apply_directory
-from relay.directory_csv import parse_directory
+from relay.directory.audience import Audience, AudienceError, parse_audience, resolve
+from relay.directory.csv_format import parse_directory
+from relay.directory.store import apply_directory
 from relay.models import Contact, ContactPath, Organization
 from tests.conftest import SAMPLE_CSV
 

@@ -17,13 +17,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from channels.simulator import Population
-from relay import drills, lifecycle
-from relay.cap_schema import CapSchemaError, validate
+from relay.alerts import lifecycle
+from relay.cap.schema import CapSchemaError, validate
 from relay.db import transaction
+from relay.delivery.runtime import get_runtime
+from relay.drills import service
 from relay.models import Alert, AuditEvent, Delivery, Recipient
-from relay.runtime import get_runtime
 from relay.timefmt import TOKYO
+from simulator import Population
 from tests.api_client import ApiClient, api_client, row_counts
 from tests.conftest import SAMPLE_CSV, SHARED
 from tests.harness import Stack
@@ -163,13 +164,13 @@ def test_export_needs_a_token_and_an_alert(api) -> None:
 
 def test_a_drill_run_exports_as_an_exercise_with_its_run_id(api, db_url, xsd) -> None:
     with transaction(db_url) as session:
-        spec = drills.ScheduleSpec(
+        spec = service.ScheduleSpec(
             name="monthly", cron="0 10 1 * *", audience="kind:hospital", channels=("email",)
         )
-        drills.save_schedule(session, spec, actor="coordinator-1")
-        run_id = drills.run_now(session, "monthly", actor="coordinator-1").id
+        service.save_schedule(session, spec, actor="coordinator-1")
+        run_id = service.run_now(session, "monthly", actor="coordinator-1").id
     with transaction(db_url) as session:
-        alert_id = drills.start_run(session, api.settings, run_id)
+        alert_id = service.start_run(session, api.settings, run_id)
     root = assert_valid(xsd, export(api, alert_id))
     assert text(root, "c:status") == "Exercise"
     assert f"drill run {run_id}" in text(root, "c:note")

@@ -28,12 +28,12 @@ from channels.base import (
     VoiceCall,
 )
 from channels.email_smtp import SmtpEmail
-from channels.simulator import Behaviour, CarrierSimulator, Population, SimulatorThread
 from channels.twilio_errors import call_outcome, message_outcome
 from channels.twilio_http import RelayTwilioHttpClient
 from channels.twilio_signature import verify_twilio_signature
 from channels.twilio_sms import TwilioSms
 from channels.twilio_voice import TwilioVoice, call_twiml, hangup_twiml, say_twiml
+from simulator import Behaviour, CarrierSimulator, Population, SimulatorThread
 
 ACCOUNT = "AC" + "c3" * 16
 TOKEN = "integration-test-token"

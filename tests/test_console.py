@@ -14,14 +14,14 @@ from sqlalchemy import func, select
 from sqlalchemy import update as sa_update
 from typer.testing import CliRunner
 
-from relay import drills
-from relay.audience import parse_audience
+from relay.accounts.passwords import set_password
+from relay.alerts.issuing import IssueRequest, issue_alert
 from relay.cli import app as cli_app
 from relay.config import Settings, load_settings
 from relay.db import transaction
-from relay.issuing import IssueRequest, issue_alert
+from relay.directory.audience import parse_audience
+from relay.drills import service
 from relay.models import Alert, AuditEvent, Delivery, InboundMessage, User
-from relay.passwords import set_password
 from relay.web.app import create_app
 from tests.console_support import PASSWORD, csrf_of, load_directory, make_users, sign_in
 
@@ -323,8 +323,8 @@ def test_csrf_and_roles_refuse_and_change_nothing(
 
     # Drills: operators may not run one; coordinators may (audited as drill.run).
     with transaction(db_url) as s:
-        drills.save_schedule(
-            s, drills.ScheduleSpec(name="quarterly", cron="0 10 1-7 1,4,7,10 1"), actor="test"
+        service.save_schedule(
+            s, service.ScheduleSpec(name="quarterly", cron="0 10 1-7 1,4,7,10 1"), actor="test"
         )
     assert (
         client.post("/console/drills/quarterly/run", data={"csrf_token": csrf}).status_code == 403
@@ -392,13 +392,13 @@ def test_drill_schedule_form_and_session_end(
     assert bad.status_code == 422 and 'id="form-error"' in bad.text
     assert 'value="0 25 * * *"' in bad.text  # the form keeps what was typed
     with transaction(db_url) as s:
-        assert drills.schedules_overview(s) == []
+        assert service.schedules_overview(s) == []
     saved = client.post("/console/drills", data=schedule, follow_redirects=False)
     assert saved.status_code == 303
     page = client.get(saved.headers["location"]).text
     assert "訓練の日程を保存しました" in page and "quarterly" in page
     with transaction(db_url) as s:
-        (row,) = drills.schedules_overview(s)
+        (row,) = service.schedules_overview(s)
     assert row["enabled"] and row["next_fire_at"] is not None  # scheduled
     assert [e.actor for e in audits(db_url, "drill.schedule")] == ["coordinator"]
 

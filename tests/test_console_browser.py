@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from channels.simulator import Behaviour, Population
-from relay import drills, migrate
+from relay import migrate
 from relay.db import engine_for, transaction
+from relay.drills import service
 from relay.models import Alert
+from simulator import Behaviour, Population
 from tests.chromium import ARTIFACTS, CHROMIUM
 from tests.console_support import ORGS, PASSWORD, e164, make_users, write_directory
 from tests.harness import Stack, wait_until
@@ -64,9 +65,9 @@ def test_operator_and_coordinator_in_chromium(sqlite_url: str, tmp_path: Path) -
         stack.import_directory(write_directory(tmp_path / "directory.csv"))
         make_users(sqlite_url, ("operator", "coordinator"))
         with transaction(sqlite_url) as session:
-            drills.save_schedule(
+            service.save_schedule(
                 session,
-                drills.ScheduleSpec(
+                service.ScheduleSpec(
                     name="quarterly",
                     cron="0 10 1-7 1,4,7,10 1",
                     audience="district:金沢",

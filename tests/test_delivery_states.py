@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.delivery_states import FINAL, RANK, advance
+from relay.delivery.states import FINAL, RANK, advance
 
 STATES = list(RANK)
 

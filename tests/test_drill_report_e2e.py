@@ -27,11 +27,12 @@ import phonenumbers
 import pytest
 from sqlalchemy import func, select
 
-from channels.simulator import Behaviour, Population
-from relay import drills, reports
 from relay.db import transaction
+from relay.delivery.runtime import get_runtime
+from relay.drills import service
 from relay.models import Alert, ContactPath, DrillRun, Recipient
-from relay.runtime import get_runtime
+from relay.reports import tally
+from simulator import Behaviour, Population
 from tests.conftest import SAMPLE_CSV
 from tests.harness import Stack, wait_until
 
@@ -135,7 +136,7 @@ def test_drill_report_equals_the_script(db_url: str, tmp_path: Path) -> None:
         for number, behaviour in behaviours.items():
             stack.sim.set_behaviour(number, behaviour)
         url = stack.settings.database_url
-        spec = drills.ScheduleSpec(
+        spec = service.ScheduleSpec(
             name="scripted",
             cron="0 10 1 1 *",  # yearly; this run is fired by hand
             template="drill",
@@ -146,8 +147,8 @@ def test_drill_report_equals_the_script(db_url: str, tmp_path: Path) -> None:
             time_scale=SPEED,
         )
         with transaction(url) as session:
-            drills.save_schedule(session, spec, actor="test")
-            run_id = drills.run_now(session, "scripted", actor="test").id
+            service.save_schedule(session, spec, actor="test")
+            run_id = service.run_now(session, "scripted", actor="test").id
         import workers.tasks  # noqa: F401  (registers the outbox publisher)
 
         get_runtime().publish_outbox()  # the run's task, as the API does after commit
@@ -179,7 +180,7 @@ def test_drill_report_equals_the_script(db_url: str, tmp_path: Path) -> None:
             ]
             raise AssertionError(f"{exc}; silent: {silent}; simulator saw: {seen}") from None
         with transaction(url) as session:
-            report = reports.drill_report(session, run_id)
+            report = tally.drill_report(session, run_id)
             run = session.get(DrillRun, run_id)
             alert = session.get(Alert, run.alert_id if run else None)
             assert alert is not None

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from relay import drills
-from relay.cron import CronError, next_fire_times
 from relay.db import session_factory, transaction
+from relay.drills import service
+from relay.drills.cron import CronError, next_fire_times
 from relay.models import AuditEvent, DrillRun, DrillSchedule, OutboxMessage
 
 MONDAY_10_JST = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)  # 2026-11-30 10:00 JST is a Monday
@@ -30,9 +30,9 @@ def test_crontab_weekdays_are_crontab_weekdays() -> None:
 
 
 def _schedule(db_url: str, cron: str = "*/10 * * * *", **kw: object) -> None:
-    spec = drills.ScheduleSpec(name="weekly", cron=cron, **kw)  # type: ignore[arg-type]
+    spec = service.ScheduleSpec(name="weekly", cron=cron, **kw)  # type: ignore[arg-type]
     with transaction(db_url) as session:
-        drills.save_schedule(session, spec, actor="test", now=MONDAY_10_JST - timedelta(minutes=1))
+        service.save_schedule(session, spec, actor="test", now=MONDAY_10_JST - timedelta(minutes=1))
 
 
 def _runs(db_url: str) -> list[tuple[datetime, str]]:
@@ -45,20 +45,20 @@ def _runs(db_url: str) -> list[tuple[datetime, str]]:
 
 def test_save_shows_next_five_and_validates(db_url: str) -> None:
     with transaction(db_url) as session:
-        schedule, upcoming = drills.save_schedule(
+        schedule, upcoming = service.save_schedule(
             session,
-            drills.ScheduleSpec("q", "0 10 * * 1"),
+            service.ScheduleSpec("q", "0 10 * * 1"),
             actor="test",
             now=MONDAY_10_JST - timedelta(hours=1),
         )
         assert len(upcoming) == 5 and schedule.next_fire_at == MONDAY_10_JST
         for spec, message in [
-            (drills.ScheduleSpec("x", "nonsense"), "5 fields"),
-            (drills.ScheduleSpec("x", "0 10 * * 1", audience="kind:temple"), "unknown kind"),
-            (drills.ScheduleSpec("x", "0 10 * * 1", channels=("fax",)), "unknown channel"),
+            (service.ScheduleSpec("x", "nonsense"), "5 fields"),
+            (service.ScheduleSpec("x", "0 10 * * 1", audience="kind:temple"), "unknown kind"),
+            (service.ScheduleSpec("x", "0 10 * * 1", channels=("fax",)), "unknown channel"),
         ]:
-            with pytest.raises(drills.DrillError, match=message):
-                drills.save_schedule(session, spec, actor="test")
+            with pytest.raises(service.DrillError, match=message):
+                service.save_schedule(session, spec, actor="test")
 
 
 def test_each_fire_time_fires_once(db_url: str) -> None:
@@ -66,7 +66,7 @@ def test_each_fire_time_fires_once(db_url: str) -> None:
     sessions = session_factory(db_url)
     for minutes in (0, 0, 1, 5, 9, 10, 10, 11, 20):
         with sessions.begin() as session:
-            drills.tick(session, MONDAY_10_JST + timedelta(minutes=minutes))
+            service.tick(session, MONDAY_10_JST + timedelta(minutes=minutes))
     assert _runs(db_url) == [
         (MONDAY_10_JST, "pending"),
         (MONDAY_10_JST + timedelta(minutes=10), "pending"),
@@ -82,7 +82,7 @@ def test_downtime_collapses_into_one_catch_up(db_url: str) -> None:
     with session_factory(db_url).begin() as session:
         # Down from 09:59 to 10:35: slots 10:00, 10:10, 10:20, 10:30 are due; 10:30 is
         # 5 minutes late, within the grace: one catch-up run for it, the rest collapsed.
-        assert drills.tick(session, MONDAY_10_JST + timedelta(minutes=35)) == 1
+        assert service.tick(session, MONDAY_10_JST + timedelta(minutes=35)) == 1
     assert _runs(db_url) == [(MONDAY_10_JST + timedelta(minutes=30), "pending")]
     with transaction(db_url) as session:
         event = session.scalars(
@@ -96,7 +96,7 @@ def test_downtime_collapses_into_one_catch_up(db_url: str) -> None:
 def test_beyond_grace_is_recorded_missed(db_url: str) -> None:
     _schedule(db_url, cron="0 10 * * 1", grace=timedelta(minutes=15))
     with session_factory(db_url).begin() as session:
-        drills.tick(session, MONDAY_10_JST + timedelta(hours=2))
+        service.tick(session, MONDAY_10_JST + timedelta(hours=2))
     assert _runs(db_url) == [(MONDAY_10_JST, "missed")]
     with transaction(db_url) as session:
         schedule = session.scalars(select(DrillSchedule)).one()
@@ -115,7 +115,7 @@ def test_concurrent_tickers_give_one_run_per_slot(db_url: str) -> None:
             for minute in range(0, 30):
                 moment = MONDAY_10_JST + timedelta(minutes=minute, seconds=offset)
                 with sessions.begin() as session:
-                    drills.tick(session, moment)
+                    service.tick(session, moment)
         except BaseException as exc:  # report in the main thread
             errors.append(exc)
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from channels.simulator import Behaviour, Population
 from relay.db import transaction
 from relay.models import ContactPath
+from simulator import Behaviour, Population
 from tests.conftest import SAMPLE_CSV
 from tests.harness import Stack, wait_until
 
@@ -167,7 +167,7 @@ def test_rate_limit_shared_by_two_worker_processes(db_url: str, tmp_path: Path) 
         log = stack.sim.log
         segments = sum(r.segments for r in log.sms_requests())
         assert segments >= 240  # 120 two-segment messages
-        burst = 3  # relay.runtime.burst_for(20)
+        burst = 3  # relay.delivery.runtime.burst_for(20)
         # The bucket grants at most rate x 1 s + burst per second. What the provider sees in a
         # closed 1-second window can be one message more (both ends count), and on this busy
         # 2-core machine requests granted apart may arrive together (scheduling jitter): one

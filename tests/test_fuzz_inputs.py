@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from jinja2.exceptions import SecurityError
 
 from relay.db import transaction
-from relay.directory import apply_directory
-from relay.directory_csv import COLUMNS, DirectoryFileError, parse_directory
+from relay.directory.csv_format import COLUMNS, DirectoryFileError, parse_directory
+from relay.directory.store import apply_directory
 from relay.messages import Composer, MessageError
-from relay.replies import parse_reply
+from relay.replies.parsing import parse_reply
 from tests.test_messages_operator import ctx, operator_dir
 from tests.test_webhooks import app_env, inbound, signed
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.links import LinkError, make_token, read_token
+from relay.replies.links import LinkError, make_token, read_token
 
 SECRET = "s" * 32
 LATER = datetime.now(UTC) + timedelta(days=1)

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from channels.simulator import Behaviour, FaultRates, Population
 from relay.db import transaction
 from relay.logs import JsonFormatter
 from relay.models import Delivery
+from simulator import Behaviour, FaultRates, Population
 from tests.conftest import SAMPLE_CSV
 from tests.harness import Stack, Worker, wait_until
 

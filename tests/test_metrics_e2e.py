@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from channels.simulator import Behaviour, Population
+from simulator import Behaviour, Population
 from tests.conftest import SAMPLE_CSV
 from tests.harness import Stack, wait_until
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from relay import outbox
 from relay.db import session_factory, transaction
+from relay.delivery import outbox
 from relay.models import OutboxMessage
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.phones import PhoneNumberError, parse_phone
+from relay.directory.phones import PhoneNumberError, parse_phone
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relay.ratelimit import LocalTokenBucket, RateLimiter, RedisTokenBucket
+from relay.delivery.ratelimit import LocalTokenBucket, RateLimiter, RedisTokenBucket
 
 REDIS_URL = os.environ.get("RELAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 RATE, BURST, RUN_SECONDS, WORKERS = 10.0, 2, 3.0, 3

@@ -11,8 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from channels.simulator.behaviour import normalise_key
-from channels.simulator.realistic import (
+from relay import migrate
+from relay.cli.demo import SAMPLE, _people
+from relay.db import transaction
+from relay.directory.csv_format import parse_directory
+from relay.directory.store import apply_directory
+from relay.reports.reach import Figures, disagreements
+from simulator.behaviour import normalise_key
+from simulator.realistic import (
     Line,
     ReachPopulation,
     Recipient,
@@ -20,12 +26,6 @@ from channels.simulator.realistic import (
     draw_person,
     realistic_population,
 )
-from relay import migrate
-from relay.cli.demo import SAMPLE, _people
-from relay.db import transaction
-from relay.directory import apply_directory
-from relay.directory_csv import parse_directory
-from relay.reach import Figures, disagreements
 from tests.harness import run_relay
 
 SEED = 2020

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from channels.simulator import Behaviour, Population
 from relay.db import transaction
 from relay.models import AuditEvent, Organization, Recipient
+from simulator import Behaviour, Population
 from tests.harness import Stack, wait_until
 from tests.test_acks_e2e import HEADER, e164
 

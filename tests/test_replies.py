@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.replies import ACK_WORDS, parse_reply
+from relay.replies.parsing import ACK_WORDS, parse_reply
 
 
 @pytest.mark.parametrize(

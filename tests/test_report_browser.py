@@ -6,9 +6,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from relay import report_formats, reports
 from relay.db import transaction
 from relay.models import DrillRun
+from relay.reports import formats, tally
 from tests.chromium import needs_chromium, rendered_dom, screenshot
 from tests.test_reports import test_report_figures_match_the_answers as build_report
 
@@ -18,7 +18,7 @@ def test_report_renders_in_chromium_with_its_charts(db_url: str, tmp_path: Path)
     build_report(db_url)  # a drill run with known answers
     with transaction(db_url) as session:
         run_id = session.scalars(select(DrillRun.id)).one()
-        html = report_formats.to_html(reports.drill_report(session, run_id))
+        html = formats.to_html(tally.drill_report(session, run_id))
     page = tmp_path / "report.html"
     page.write_text(html, encoding="utf-8")
     dom = rendered_dom(page, tmp_path / "profile")

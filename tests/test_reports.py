@@ -7,14 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from relay import acks, report_formats, reports
-from relay.audience import parse_audience
+from relay.alerts.issuing import IssueRequest, issue_alert
 from relay.config import load_settings
 from relay.db import transaction
-from relay.directory import apply_directory
-from relay.directory_csv import parse_directory
-from relay.issuing import IssueRequest, issue_alert
+from relay.directory.audience import parse_audience
+from relay.directory.csv_format import parse_directory
+from relay.directory.store import apply_directory
 from relay.models import Contact, DrillRun, Organization, Recipient
+from relay.replies import acks
+from relay.reports import formats, tally
 
 START = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)  # 10:00 JST
 # org -> minutes after the start at which someone answered (None: never), method
@@ -82,7 +83,7 @@ def test_report_figures_match_the_answers(db_url: str) -> None:
                     session, recipient, method, "ack", START + timedelta(minutes=minutes)
                 )
     with transaction(db_url) as session:
-        report = reports.drill_report(session, run_id)
+        report = tally.drill_report(session, run_id)
 
     answered = {c: m for c, (m, _) in ANSWERS.items() if m is not None}
     total = len(ANSWERS)
@@ -103,7 +104,7 @@ def test_report_figures_match_the_answers(db_url: str) -> None:
     assert by_district["西柴"]["acknowledged"] == sum(
         1 for c in odd if ANSWERS[c][0] is not None and ANSWERS[c][0] <= 30
     )
-    html = report_formats.to_html(report)
+    html = formats.to_html(report)
     assert html.count("<svg") >= 3 and "【訓練】" in html and "o10" in html
-    csv_text = report_formats.to_csv(report)
+    csv_text = formats.to_csv(report)
     assert "never_answered,o10" in csv_text and "rate_at,5m" in csv_text

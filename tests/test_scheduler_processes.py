@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from relay import drills
 from relay.db import transaction
+from relay.drills import service
 from relay.models import AuditEvent, DrillRun, DrillSchedule, OutboxMessage
 from tests.conftest import TEST_BROKER, TEST_BROKER_PREFIX, _truncate, flush_test_broker
 from tests.harness import Worker, wait_until
@@ -61,9 +61,9 @@ def test_two_schedulers_fire_each_minute_exactly_once(pg_url: str, tmp_path: Pat
         "RELAY_SECRET_KEY": "test-secret-key-0123456789",
         "RELAY_CLOCK_FILE": str(clock_file),
     }
-    spec = drills.ScheduleSpec(name="every-minute", cron="* * * * *", audience="district:金沢")
+    spec = service.ScheduleSpec(name="every-minute", cron="* * * * *", audience="district:金沢")
     with transaction(pg_url) as session:
-        drills.save_schedule(session, spec, actor="test")
+        service.save_schedule(session, spec, actor="test")
         first = session.scalars(select(DrillSchedule.next_fire_at)).one()
     assert first is not None
     slots = [first + timedelta(minutes=k) for k in range(7)]

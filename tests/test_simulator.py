@@ -36,7 +36,7 @@ from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from channels.simulator import (
+from simulator import (
     Behaviour,
     CarrierSimulator,
     FaultRates,
@@ -44,7 +44,7 @@ from channels.simulator import (
     SimLog,
     SimulatorThread,
 )
-from channels.simulator.spec import default_spec_path
+from simulator.spec import default_spec_path
 
 ACCOUNT = "AC" + "a1" * 16
 TOKEN = "simulator-test-token"
@@ -745,7 +745,7 @@ def test_standalone_process(tmp_path: Path) -> None:
     command = [
         sys.executable,
         "-m",
-        "channels.simulator",
+        "simulator",
         "--sms-webhook",
         "http://127.0.0.1:9/webhooks/twilio/sms",
         "--speed",

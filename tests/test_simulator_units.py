@@ -10,11 +10,11 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 from multidict import MultiDict
 
-from channels.simulator import Behaviour, FaultRates, LogRecord, Population, SimLog
-from channels.simulator.links import default_link_base, find_link
-from channels.simulator.segments import count_segments
-from channels.simulator.spec import FORM, default_spec_path, load_spec
-from channels.simulator.twiml import TwimlError, parse_twiml
+from simulator import Behaviour, FaultRates, LogRecord, Population, SimLog
+from simulator.links import default_link_base, find_link
+from simulator.segments import count_segments
+from simulator.spec import FORM, default_spec_path, load_spec
+from simulator.twiml import TwimlError, parse_twiml
 
 SPEC = default_spec_path()
 needs_spec = pytest.mark.skipif(

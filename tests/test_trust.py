@@ -16,14 +16,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from relay.audience import parse_audience
+from relay.alerts.issuing import IssueRequest, issue_alert
 from relay.config import Settings, load_settings
 from relay.db import transaction
-from relay.directory import apply_directory
-from relay.directory_csv import parse_directory
-from relay.issuing import IssueRequest, issue_alert
-from relay.links import make_token
+from relay.directory.audience import parse_audience
+from relay.directory.csv_format import parse_directory
+from relay.directory.store import apply_directory
 from relay.models import Base, Delivery, Recipient
+from relay.replies.links import make_token
 from relay.web.app import create_app
 
 PUBLIC = "https://relay.example.jp"

@@ -9,13 +9,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from channels.simulator.twiml import TwimlError, parse_twiml
-from relay import voice_script
 from relay.db import transaction
-from relay.labels_ja import ACK_METHOD
 from relay.messages import answer_options
 from relay.models import Acknowledgement, Delivery, InboundMessage, Recipient
+from relay.replies import voice_script
+from relay.reports.labels_ja import ACK_METHOD
 from relay.web.app import create_app
+from simulator.twiml import TwimlError, parse_twiml
 from tests.test_webhooks import SID, counts, issue_to_everyone, signed, webhook_settings
 
 CALL_SID = "CA" + "c" * 32

@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from relay.audience import parse_audience
+from relay.alerts.issuing import IssueRequest, issue_alert
 from relay.config import Settings, load_settings
 from relay.db import transaction
-from relay.directory import apply_directory
-from relay.directory_csv import parse_directory
-from relay.issuing import IssueRequest, issue_alert
+from relay.directory.audience import parse_audience
+from relay.directory.csv_format import parse_directory
+from relay.directory.store import apply_directory
 from relay.models import Acknowledgement, Delivery, DeliveryEvent, InboundMessage
 from relay.web.app import create_app
 
@@ -220,8 +220,8 @@ def test_link_get_changes_nothing_post_acknowledges(app_env, db_url) -> None:
 def test_expired_link_is_410_and_records_nothing(app_env, db_url) -> None:
     from datetime import UTC, datetime
 
-    from relay.links import make_token
     from relay.models import Recipient
+    from relay.replies.links import make_token
 
     client, alert_id, _ = app_env
     with transaction(db_url) as s:

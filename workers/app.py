@@ -16,9 +16,9 @@ from kombu.entity import Queue
 
 from relay.config import Settings, load_settings
 from relay.db import engine_for
+from relay.delivery.outbox import QUEUES
+from relay.delivery.runtime import reset_runtime
 from relay.logs import configure as configure_logging
-from relay.outbox import QUEUES
-from relay.runtime import reset_runtime
 
 
 def broker_url(settings: Settings) -> str:

@@ -7,8 +7,8 @@ from typing import Any
 
 from celery import Task
 
+from relay.delivery.runtime import Runtime, get_runtime
 from relay.logs import log_context
-from relay.runtime import Runtime, get_runtime
 
 BACKOFF_BASE_S = 2.0
 BACKOFF_CAP_S = 120.0

@@ -1,6 +1,6 @@
 """Whether the Redis broker holds any task at all: queued, reserved by a worker or waiting for
 its retry time (kombu keeps those in the `unacked` hash). The scheduler uses it to notice that
-tasks were lost (relay.recovery)."""
+tasks were lost (relay.delivery.recovery)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 import redis
 
 from relay.config import Settings
-from relay.outbox import QUEUES
+from relay.delivery.outbox import QUEUES
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,14 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.orm import Session
 
-from relay import clock, deadlines, drills, escalation, recovery
+from relay import clock
+from relay.alerts import deadlines
 from relay.config import load_settings
+from relay.delivery import recovery
+from relay.delivery.runtime import get_runtime
+from relay.drills import service
 from relay.logs import configure as configure_logging
-from relay.runtime import get_runtime
+from relay.replies import escalation
 from workers import tasks  # noqa: F401  (registers the outbox publisher)
 from workers.broker_watch import LostTaskWatch, broker_empty
 
@@ -44,7 +48,7 @@ def _in_transaction(step: Callable[[Session], int], name: str) -> Callable[[], N
 
 
 def _fire_drills(session: Session) -> int:
-    return drills.tick(session, clock.now(get_runtime().settings.clock_file))
+    return service.tick(session, clock.now(get_runtime().settings.clock_file))
 
 
 def _deadline_summaries(session: Session) -> int:
@@ -67,7 +71,8 @@ _lost_tasks = LostTaskWatch()
 
 
 def recover_lost_work() -> None:
-    """Sends the broker lost or the provider never confirmed go out again (relay.recovery)."""
+    """Sends the broker lost or the provider never confirmed go out again
+    (relay.delivery.recovery)."""
     runtime = get_runtime()
     settings = runtime.settings
     try:
@@ -98,7 +103,7 @@ def add_jobs(scheduler: BaseScheduler, tick_seconds: float = TICK_SECONDS) -> Ba
         **common,
     )
     scheduler.add_job(
-        _in_transaction(drills.close_due, "drills closed"),
+        _in_transaction(service.close_due, "drills closed"),
         seconds=tick_seconds,
         id="drill-deadlines",
         **common,

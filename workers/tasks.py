@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from relay import dispatch, drills, sending
-from relay.runtime import set_publisher
+from relay.delivery import dispatch, sending
+from relay.delivery.runtime import set_publisher
+from relay.drills import service
 from workers.app import app
 from workers.base import RelayTask
 
@@ -40,7 +41,7 @@ def send_batch(self: RelayTask, channel: str, ids: list[int], alert_id: int | No
 def run_drill(self: RelayTask, run_id: int) -> int | None:
     runtime = self.runtime
     with runtime.sessions.begin() as session:
-        alert_id = drills.start_run(session, runtime.settings, run_id)
+        alert_id = service.start_run(session, runtime.settings, run_id)
     runtime.publish_outbox()
     return alert_id
 

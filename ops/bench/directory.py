@@ -2,7 +2,7 @@
 
 Deterministic; the numbers are fictional mobile numbers (090-1xxx-xxxx blocks) that only the
 carrier simulator ever receives. The columns are the import file's own, so the directory goes
-in through the product's importer (relay.directory).
+in through the product's importer (relay.directory.store).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def load(
 ) -> float:
     """Insert the directory straight into an empty directory, in set-based statements; return
     the seconds it took. Set-up only, not a measured path: the product's importer
-    (relay.directory.apply_directory) builds one ORM object per row and takes minutes and
+    (relay.directory.store.apply_directory) builds one ORM object per row and takes minutes and
     gigabytes at 100,000 (the CSV file this writes is what it would import).
 
     tags: {"first10k": 10000} tags the first 10,000 organizations, so an audience `tag:first10k`

@@ -18,7 +18,8 @@ from channels.base import SmsMessage
 from channels.twilio_http import RelayTwilioHttpClient
 from channels.twilio_sms import TwilioSms
 
-# As many requests in flight as the relay's send chunk (relay.sending.chunk_size at most 100)
+# As many requests in flight as the relay's send chunk
+# (relay.delivery.sending.chunk_size at most 100)
 # and the HTTP pool's connections (RelayTwilioHttpClient limit=100).
 CONCURRENCY = 100
 

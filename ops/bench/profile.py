@@ -4,7 +4,7 @@ process against the same PostgreSQL, Redis and simulator as the benchmarks.
     python -m ops.bench.profile [--recipients 5000] [--out var/bench/profiles]
 
 Writes plan.txt/plan.html (issue_alert for N recipients) and send.txt/send.html
-(relay.sending.send_batch over those deliveries, batch by batch as the send task does).
+(relay.delivery.sending.send_batch over those deliveries, batch by batch as the send task does).
 """
 
 from __future__ import annotations
@@ -32,12 +32,12 @@ def main() -> None:
     stack.start_simulator()
     try:
         os.environ.update(stack.env(FAST))
-        from relay.audience import parse_audience
+        from relay.alerts.issuing import IssueRequest, issue_alert
         from relay.db import transaction
-        from relay.dispatch import BATCH_SIZE
-        from relay.issuing import IssueRequest, issue_alert
-        from relay.runtime import get_runtime, reset_runtime
-        from relay.sending import queued_ids, send_batch
+        from relay.delivery.dispatch import BATCH_SIZE
+        from relay.delivery.runtime import get_runtime, reset_runtime
+        from relay.delivery.sending import queued_ids, send_batch
+        from relay.directory.audience import parse_audience
 
         reset_runtime()
         directory.load(stack.db_url, args.recipients)

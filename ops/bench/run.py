@@ -110,7 +110,7 @@ class Bench:
         s.start_simulator()
         # This process issues alerts like the CLI does: same settings as the other processes.
         os.environ.update(s.env())
-        from relay.runtime import reset_runtime
+        from relay.delivery.runtime import reset_runtime
 
         reset_runtime()
         import workers.tasks  # noqa: F401  (registers the outbox publisher, reads the broker)
@@ -142,10 +142,10 @@ class Bench:
         variables: dict[str, str] | None = None,
     ) -> int:
         """Issue as `relay alert issue` does: plan in one transaction, then publish."""
-        from relay.audience import parse_audience
+        from relay.alerts.issuing import IssueRequest, issue_alert
         from relay.db import transaction
-        from relay.issuing import IssueRequest, issue_alert
-        from relay.runtime import get_runtime
+        from relay.delivery.runtime import get_runtime
+        from relay.directory.audience import parse_audience
 
         request = IssueRequest(
             template=template,
@@ -378,8 +378,8 @@ class Bench:
 
     # --- s2 -----------------------------------------------------------------------------------
     def s2(self) -> dict:
-        from channels.simulator.log import window_max
-        from relay.runtime import burst_for
+        from relay.delivery.runtime import burst_for
+        from simulator.log import window_max
 
         n, rate = self.size["s2"], 50.0
         s = self.stack
@@ -444,9 +444,9 @@ class Bench:
     # --- s3 -----------------------------------------------------------------------------------
     def s3(self) -> dict:
         from relay.db import transaction
-        from relay.directory import apply_directory
-        from relay.directory_csv import parse_directory
-        from relay.runtime import burst_for
+        from relay.delivery.runtime import burst_for
+        from relay.directory.csv_format import parse_directory
+        from relay.directory.store import apply_directory
 
         s = self.stack
         s.truncate()
@@ -514,8 +514,8 @@ class Bench:
 
     # --- s4 -----------------------------------------------------------------------------------
     def s4(self) -> dict:
+        from relay.accounts.users import create_user
         from relay.db import transaction
-        from relay.users import create_user
 
         s = self.stack
         s.start_workers(FAST)

@@ -229,7 +229,7 @@ class Stack:
 
     def start_simulator(self) -> None:
         args = [
-            sys.executable, "-m", "channels.simulator",
+            sys.executable, "-m", "simulator",
             "--no-callbacks", "--validate", "off",
             "--account-sid", self.account_sid,
             "--sms-webhook", f"{self.public_url}/webhooks/twilio/sms",

@@ -1,4 +1,9 @@
-"""The `relay` command line. One sub-application per area, each in its own module."""
+"""The `relay` command line. One sub-application per area, each in its own module.
+
+May import: foundation, messages, accounts, directory, delivery, replies, alerts, drills, cap,
+reports, web, channels, simulator, workers.
+Must not import: nothing else; no room imports the command line.
+"""
 
 from __future__ import annotations
 

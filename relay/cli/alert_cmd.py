@@ -10,15 +10,15 @@ from rich.live import Live
 from rich.table import Table
 from sqlalchemy import select
 
-from relay import lifecycle
-from relay.audience import AudienceError, parse_audience
+from relay.alerts import lifecycle
+from relay.alerts.issuing import IssueError, IssueRequest, issue_alert
+from relay.alerts.status import alert_status
 from relay.cli.common import console, err_console, fail, print_json, settings
 from relay.db import session_factory
+from relay.delivery.runtime import get_runtime
+from relay.directory.audience import AudienceError, parse_audience
 from relay.durations import parse_duration
-from relay.issuing import IssueError, IssueRequest, issue_alert
 from relay.models import Alert
-from relay.runtime import get_runtime
-from relay.status import alert_status
 from relay.timefmt import local
 
 app = typer.Typer(help="Alerts: issue, watch, list.", no_args_is_help=True)

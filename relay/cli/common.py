@@ -29,8 +29,8 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def alert_settled(database_url: str, alert_id: int) -> bool:
     """For the demo's and the comparison's waits: nothing left to send or escalate."""
+    from relay.alerts.status import settled
     from relay.db import session_factory
-    from relay.status import settled
 
     with session_factory(database_url)() as session:
         return settled(session, alert_id)

@@ -19,17 +19,17 @@ from rich.live import Live
 from rich.table import Table
 from sqlalchemy import select
 
-from channels.simulator import SimulatorThread
-from channels.simulator.realistic import ReachPopulation
-from relay import reach
+from relay.alerts.issuing import issue_alert
+from relay.alerts.lifecycle import stop_pending
 from relay.cli.common import alert_settled, console
-from relay.cli.demo import _progress_table
+from relay.cli.progress import progress_table
 from relay.db import session_factory, transaction
-from relay.issuing import issue_alert
-from relay.lifecycle import stop_pending
+from relay.delivery.runtime import get_runtime
 from relay.models import Alert, Delivery
-from relay.runtime import get_runtime
+from relay.reports import reach
 from relay.timefmt import local
+from simulator import SimulatorThread
+from simulator.realistic import ReachPopulation
 
 
 def _run_design(
@@ -70,7 +70,7 @@ def _run_design(
             if origin is None and time.monotonic() - issued > 60:
                 raise RuntimeError("no request reached the simulator within 60 s")
             elapsed = 0.0 if origin is None else (time.monotonic() - origin) * speed
-            live.update(_progress_table(url, alert_id, elapsed / 60))
+            live.update(progress_table(url, alert_id, elapsed / 60))
             # Done at the horizon, or earlier once nobody can still answer: the relay has
             # nothing left to send and the simulated people nothing left to do.
             if origin is not None and (

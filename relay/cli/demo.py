@@ -23,40 +23,38 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Group
 from rich.live import Live
-from rich.progress_bar import ProgressBar
 from rich.table import Table
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
-from channels.simulator import CarrierSimulator, SimulatorThread
-from channels.simulator.realistic import Recipient as SimRecipient
-from channels.simulator.realistic import realistic_population
-from relay import drills, migrate, report_formats, reports
+from relay import migrate
+from relay.alerts.issuing import NEXT_CONTACT_AFTER, RECALL_AFTER, VOICE_AFTER
+from relay.alerts.lifecycle import stop_pending
 from relay.cli.common import alert_settled, console, fail
+from relay.cli.compare import run_comparison
+from relay.cli.progress import progress_table
 from relay.config import load_settings
 from relay.db import session_factory, transaction
-from relay.directory import apply_directory
-from relay.directory_csv import parse_directory
-from relay.issuing import NEXT_CONTACT_AFTER, RECALL_AFTER, VOICE_AFTER
-from relay.lifecycle import stop_pending
+from relay.delivery.runtime import get_runtime, reset_runtime
+from relay.directory.csv_format import parse_directory
+from relay.directory.store import apply_directory
+from relay.drills import service
 from relay.models import (
-    Acknowledgement,
     Alert,
     Contact,
     ContactPath,
     Delivery,
     DrillRun,
     Organization,
-    Recipient,
 )
-from relay.reach import answered_in_call
-from relay.replies import parse_reply
-from relay.runtime import get_runtime, reset_runtime
-from relay.status import alert_status
+from relay.replies.parsing import parse_reply
+from relay.reports import formats, tally
+from relay.reports.reach import answered_in_call
+from simulator import CarrierSimulator, SimulatorThread
+from simulator.realistic import Recipient as SimRecipient
+from simulator.realistic import realistic_population
 
 SAMPLE = Path(__file__).resolve().parents[2] / "ops" / "sample" / "kanazawa-directory.csv"
-CHANNEL_NAMES = {"sms": "SMS", "voice": "電話 voice", "email": "メール email"}
 
 
 def _free_port() -> int:
@@ -158,49 +156,6 @@ def _components(settings: Any, port: int, concurrency: int) -> Iterator[None]:
         scheduler.shutdown(wait=False)
         server.should_exit = True
         web.join(10)
-
-
-def _bar(done: int, total: int) -> Group:
-    return Group(ProgressBar(total=max(total, 1), completed=done, width=10), f"{done}/{total}")
-
-
-def _progress_table(url: str, alert_id: int, elapsed_sim_min: float) -> Table:
-    with session_factory(url)() as session:
-        alert = session.get(Alert, alert_id)
-        assert alert is not None
-        status = alert_status(session, alert)
-        acks = dict(
-            session.execute(
-                select(Acknowledgement.channel, func.count())
-                .join(Recipient, Recipient.id == Acknowledgement.recipient_id)
-                .where(Recipient.alert_id == alert_id)
-                .group_by(Acknowledgement.channel)
-            ).all()
-        )
-        orgs = (
-            session.scalar(
-                select(func.count(func.distinct(Recipient.organization_id))).where(
-                    Recipient.alert_id == alert_id
-                )
-            )
-            or 0
-        )
-    table = Table(
-        title=f"【訓練】alert {alert.reference} — simulated {elapsed_sim_min:.0f} min",
-        caption=f"organizations acknowledged {orgs - len(status['silent_orgs'])}/{orgs}",
-    )
-    for column in ("channel", "sent", "delivered", "reached", "acknowledged"):
-        table.add_column(column)
-    for channel in ("sms", "voice", "email"):
-        c = status[channel]
-        table.add_row(
-            CHANNEL_NAMES[channel],
-            _bar(c["sent"], c["planned"]),
-            _bar(c["delivered"], c["sent"]),
-            _bar(c["reached"], c["sent"]),
-            _bar(acks.get(channel, 0), c["sent"]),
-        )
-    return table
 
 
 def _simulator_record(
@@ -335,8 +290,6 @@ def demo(
         settings = load_settings()
         with _components(settings, port, concurrency):
             if compare:
-                from relay.cli.compare import run_comparison
-
                 exit_code = run_comparison(
                     settings,
                     url,
@@ -373,7 +326,7 @@ def _run_exercise(
     workdir: Path,
 ) -> int:
     minute = timedelta(minutes=1) / speed
-    spec = drills.ScheduleSpec(
+    spec = service.ScheduleSpec(
         name="quarterly-demo",
         cron="0 10 1-7 1,4,7,10 1",
         template="drill",
@@ -387,8 +340,8 @@ def _run_exercise(
         time_scale=speed,
     )
     with transaction(url) as session:
-        drills.save_schedule(session, spec, actor="demo")
-        run_id = drills.run_now(session, spec.name, actor="demo").id
+        service.save_schedule(session, spec, actor="demo")
+        run_id = service.run_now(session, spec.name, actor="demo").id
     get_runtime().publish_outbox()
     alert_id = _wait_for_alert(url, run_id)
     started = time.monotonic()
@@ -397,7 +350,7 @@ def _run_exercise(
         calm = 0
         while True:
             elapsed = time.monotonic() - started
-            live.update(_progress_table(url, alert_id, elapsed * speed / 60))
+            live.update(progress_table(url, alert_id, elapsed * speed / 60))
             idle = not sim.pending
             calm = (
                 calm + 1
@@ -418,9 +371,9 @@ def _run_exercise(
             .values(state="done", finished_at=datetime.now(UTC))
         )
     with session_factory(url)() as session:
-        report = reports.drill_report(session, run_id)
+        report = tally.drill_report(session, run_id)
     html = workdir / f"drill-report-{run_id}.html"
-    html.write_text(report_formats.to_html(report), encoding="utf-8")
+    html.write_text(formats.to_html(report), encoding="utf-8")
     _print_summary(report)
     console.print(f"HTML report: [bold]{html.resolve()}[/]")
     with session_factory(url)() as session:

@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from relay import directory
 from relay.cli.common import console, err_console, fail, print_json, settings
 from relay.db import transaction
-from relay.directory_csv import DirectoryFileError, parse_directory
+from relay.directory import store
+from relay.directory.csv_format import DirectoryFileError, parse_directory
 
 app = typer.Typer(
     help="The contact directory (organizations, contacts, channels).", no_args_is_help=True
@@ -55,7 +55,7 @@ def import_(
             )
         return
     with transaction(settings().database_url) as session:
-        changes = directory.apply_directory(session, parsed, actor="cli", source=str(file))
+        changes = store.apply_directory(session, parsed, actor="cli", source=str(file))
     if as_json:
         print_json({"ok": True, **changes.as_dict()})
     else:
@@ -70,7 +70,7 @@ def export(
 ) -> None:
     """Export the active directory as CSV, in the import format."""
     with transaction(settings().database_url) as session:
-        text = directory.export_csv(session)
+        text = store.export_csv(session)
     if file is None:
         typer.echo(text, nl=False)
     else:
@@ -85,7 +85,7 @@ def show(
 ) -> None:
     """Summarise the directory: organizations by kind and district, contacts and channels."""
     with transaction(settings().database_url) as session:
-        data = directory.summary(session, district)
+        data = store.summary(session, district)
     if as_json:
         print_json(data)
         return

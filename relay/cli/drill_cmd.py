@@ -8,11 +8,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from relay import drills, report_formats, reports
 from relay.cli.alert_cmd import publish_after_commit
 from relay.cli.common import console, fail, print_json, settings
 from relay.db import session_factory
+from relay.drills import service
 from relay.durations import parse_duration
+from relay.reports import formats, tally
 from relay.timefmt import local
 
 app = typer.Typer(help="Drills: schedules, runs, reports.", no_args_is_help=True)
@@ -32,7 +33,7 @@ def schedule(
 ) -> None:
     """Create or change a drill schedule; shows the next five fire times (JST)."""
     try:
-        spec = drills.ScheduleSpec(
+        spec = service.ScheduleSpec(
             name=name,
             cron=cron,
             template=template,
@@ -43,8 +44,8 @@ def schedule(
             enabled=not disable,
         )
         with session_factory(settings().database_url).begin() as session:
-            _, upcoming = drills.save_schedule(session, spec, actor="cli")
-    except (drills.DrillError, ValueError) as exc:
+            _, upcoming = service.save_schedule(session, spec, actor="cli")
+    except (service.DrillError, ValueError) as exc:
         fail(str(exc), 1)
     if as_json:
         print_json({"name": name, "next": [t.isoformat() for t in upcoming]})
@@ -77,9 +78,9 @@ def run(name: Annotated[str, typer.Argument(help="schedule name")]) -> None:
     """Fire a drill now, through the same path as a scheduled firing."""
     try:
         with session_factory(settings().database_url).begin() as session:
-            drill_run = drills.run_now(session, name, actor="cli")
+            drill_run = service.run_now(session, name, actor="cli")
             run_id = drill_run.id
-    except drills.DrillError as exc:
+    except service.DrillError as exc:
         fail(str(exc), 1)
     publish_after_commit()
     console.print(f"drill run {run_id} started")
@@ -96,15 +97,15 @@ def report(
         fail("--format must be json, csv or html", 2)
     with session_factory(settings().database_url)() as session:
         try:
-            data = reports.drill_report(session, run_id)
-        except reports.ReportError as exc:
+            data = tally.drill_report(session, run_id)
+        except tally.ReportError as exc:
             fail(str(exc), 1)
     if fmt == "json":
         import json
 
         text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
     else:
-        text = report_formats.to_csv(data) if fmt == "csv" else report_formats.to_html(data)
+        text = formats.to_csv(data) if fmt == "csv" else formats.to_html(data)
     if out is None:
         typer.echo(text)
     else:

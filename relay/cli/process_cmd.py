@@ -71,6 +71,6 @@ def simulator(
 ) -> None:
     """The carrier simulator (Twilio API + SMTP + simulated recipients) as its own process.
     Options are the simulator's own: `relay simulator --help`."""
-    from channels.simulator import main as simulator_main
+    from simulator import main as simulator_main
 
     raise typer.Exit(simulator_main(ctx.args))

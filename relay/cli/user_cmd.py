@@ -9,8 +9,6 @@ import typer
 
 from relay.cli.common import console, fail, settings
 from relay.db import session_factory
-from relay.passwords import PasswordError, check_policy, set_password
-from relay.users import UserError, create_user
 
 app = typer.Typer(help="API users (bearer tokens) and console passwords.", no_args_is_help=True)
 

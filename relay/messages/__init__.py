@@ -6,6 +6,10 @@ templates (`<repo>/templates/messages`, or `$RELAY_TEMPLATES_DIR/messages`) plus
 replaces it (tests, or a settings object that knows the folders).
 
 This package imports nothing else from `relay`.
+
+May import: nothing.
+Must not import: foundation, accounts, directory, delivery, replies, alerts, drills, cap,
+reports, web, cli, channels, simulator, workers.
 """
 
 from __future__ import annotations

@@ -15,14 +15,21 @@ from sqlalchemy import select
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
-from relay import cap, cap_import, directory, drills, lifecycle, reports
-from relay import inbound_reports as reports_service
-from relay.audience import AudienceError, parse_audience
+from relay.accounts.users import UserError, allowed, authenticate, create_user
+from relay.alerts import lifecycle
+from relay.alerts.issuing import IssueError, IssueRequest, issue_alert
+from relay.alerts.status import alert_status
+from relay.cap.export import MEDIA_TYPE as CAP_MEDIA_TYPE
+from relay.cap.export import export_alert
+from relay.cap.importing import AlreadyImported, CapImportError, import_alert
 from relay.config import Settings
 from relay.db import session_factory
-from relay.directory_csv import DirectoryFileError, parse_directory
+from relay.delivery.runtime import Runtime
+from relay.directory import store
+from relay.directory.audience import AudienceError, parse_audience
+from relay.directory.csv_format import DirectoryFileError, parse_directory
+from relay.drills import service
 from relay.durations import parse_duration
-from relay.issuing import IssueError, IssueRequest, issue_alert
 from relay.models import (
     Alert,
     AuditEvent,
@@ -32,9 +39,8 @@ from relay.models import (
     Recipient,
     User,
 )
-from relay.runtime import Runtime
-from relay.status import alert_status
-from relay.users import UserError, allowed, authenticate, create_user
+from relay.replies import inbound_reports as reports_service
+from relay.reports import tally
 from relay.web import cap_http
 from relay.web.query_once import query_given_once
 
@@ -201,8 +207,8 @@ def list_alerts(
     summary="The alert as CAP 1.2 XML",
 )
 def export_cap(alert_id: Id, session: DB, _: Reader) -> Response:
-    document = cap.export_alert(session, _alert(session, alert_id))
-    return Response(document, media_type=cap.MEDIA_TYPE)
+    document = export_alert(session, _alert(session, alert_id))
+    return Response(document, media_type=CAP_MEDIA_TYPE)
 
 
 @router.post(
@@ -228,7 +234,7 @@ def import_cap(
 ) -> dict[str, Any]:
     try:
         with session.begin_nested():
-            alert = cap_import.import_alert(
+            alert = import_alert(
                 session,
                 request.app.state.settings,
                 document,
@@ -238,9 +244,9 @@ def import_cap(
                 parse_duration(ack_within),
                 actor=user.name,
             )
-    except cap_import.AlreadyImported as exc:
+    except AlreadyImported as exc:
         raise HTTPException(409, {"message": str(exc), "alert": exc.alert_id}) from None
-    except (cap_import.CapImportError, IssueError, AudienceError, ValueError) as exc:
+    except (CapImportError, IssueError, AudienceError, ValueError) as exc:
         raise HTTPException(422, str(exc)) from None
     result = alert_status(session, alert)
     session.commit()
@@ -372,13 +378,13 @@ class DrillBody(BaseModel):
 
 @router.get("/drills")
 def list_drills(session: DB, _: Reader) -> list[dict[str, Any]]:
-    return drills.schedules_overview(session)
+    return service.schedules_overview(session)
 
 
 @router.post("/drills", status_code=201)
 def save_drill(body: DrillBody, session: DB, user: Coordinator) -> dict[str, Any]:
     try:
-        spec = drills.ScheduleSpec(
+        spec = service.ScheduleSpec(
             name=body.name,
             cron=body.cron,
             template=body.template,
@@ -389,8 +395,8 @@ def save_drill(body: DrillBody, session: DB, user: Coordinator) -> dict[str, Any
             enabled=body.enabled,
         )
         with session.begin_nested():
-            _, upcoming = drills.save_schedule(session, spec, actor=user.name)
-    except (drills.DrillError, ValueError) as exc:
+            _, upcoming = service.save_schedule(session, spec, actor=user.name)
+    except (service.DrillError, ValueError) as exc:
         raise HTTPException(422, str(exc)) from None
     return {"name": body.name, "next": [t.isoformat() for t in upcoming]}
 
@@ -399,8 +405,8 @@ def save_drill(body: DrillBody, session: DB, user: Coordinator) -> dict[str, Any
 def run_drill(request: Request, name: str, session: DB, user: Coordinator) -> dict[str, Any]:
     try:
         with session.begin_nested():
-            run = drills.run_now(session, name, actor=user.name)
-    except drills.DrillError as exc:
+            run = service.run_now(session, name, actor=user.name)
+    except service.DrillError as exc:
         raise HTTPException(404 if "no drill" in str(exc) else 409, str(exc)) from None
     result = {"run_id": run.id}
     session.commit()
@@ -413,8 +419,8 @@ def drill_report(run_id: Id, session: DB, _: Reader) -> dict[str, Any]:
     if session.get(DrillRun, run_id) is None:
         raise HTTPException(404, f"no drill run {run_id}")
     try:
-        return reports.drill_report(session, run_id)
-    except reports.ReportError as exc:
+        return tally.drill_report(session, run_id)
+    except tally.ReportError as exc:
         raise HTTPException(409, str(exc)) from None
 
 
@@ -423,7 +429,7 @@ def drill_report(run_id: Id, session: DB, _: Reader) -> dict[str, Any]:
 
 @router.get("/directory")
 def directory_summary(session: DB, _: Reader, district: str | None = None) -> dict[str, Any]:
-    return directory.summary(session, district)
+    return store.summary(session, district)
 
 
 @router.post(
@@ -455,7 +461,7 @@ async def directory_import(
             "organizations": len(parsed.orgs),
             "contacts": len(parsed.contacts),
         }
-    changes = directory.apply_directory(session, parsed, actor=user.name, source="api")
+    changes = store.apply_directory(session, parsed, actor=user.name, source="api")
     session.commit()
     return {"ok": True, **changes.as_dict()}
 

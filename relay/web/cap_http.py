@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 
-from relay.cap import MEDIA_TYPE
+from relay.cap.export import MEDIA_TYPE
 
 # A CAP document in three languages is ~6 KB; embedded resources (derefUri) are not relayed.
 MAX_CAP_BODY = 512_000

@@ -13,11 +13,11 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 
-from relay import acks
-from relay.links import LinkError, read_token
+from relay.delivery.tracking import mark_reached
 from relay.messages import answer_options
 from relay.models import Alert, Contact, Delivery, InboundMessage, Recipient
-from relay.tracking import mark_reached
+from relay.replies import acks
+from relay.replies.links import LinkError, read_token
 from relay.web.twilio_webhooks import _sessions
 
 router = APIRouter(include_in_schema=False)

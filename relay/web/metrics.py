@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 
 from relay.config import Settings
 from relay.db import session_factory
+from relay.delivery.queue_depth import queue_depths
+from relay.delivery.ratelimit import WAIT_STATS_KEY
 from relay.models import Acknowledgement, Alert, Delivery, DrillRun, OutboxMessage, Recipient
-from relay.queue_depth import queue_depths
-from relay.ratelimit import WAIT_STATS_KEY
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger(__name__)

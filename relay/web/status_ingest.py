@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 
 from relay.db import engine_for
+from relay.delivery.tracking import ProviderEvent, apply_events
 from relay.models import Delivery
-from relay.tracking import ProviderEvent, apply_events
 
 log = logging.getLogger(__name__)
 

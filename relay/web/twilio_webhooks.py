@@ -16,13 +16,13 @@ from channels.masking import mask_phone
 from channels.twilio_errors import call_outcome, message_outcome
 from channels.twilio_signature import verify_twilio_signature
 from channels.twilio_voice import call_twiml, hangup_twiml, messaging_twiml, say_twiml
-from relay import acks, inbound, voice_script
 from relay.config import Settings
 from relay.db import session_factory
+from relay.delivery.tracking import ProviderEvent, apply_event
 from relay.messages import answer_options
 from relay.models import Alert, Delivery, InboundMessage, Recipient
-from relay.replies import parse_reply
-from relay.tracking import ProviderEvent, apply_event
+from relay.replies import acks, inbound, voice_script
+from relay.replies.parsing import parse_reply
 from relay.web import status_ingest
 from relay.web.metrics import WEBHOOK_REJECTIONS
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from channels.simulator import SimLog
-from relay.audience import parse_audience
+from relay.alerts.issuing import IssueRequest, issue_alert
 from relay.db import transaction
-from relay.issuing import IssueRequest, issue_alert
+from relay.directory.audience import parse_audience
+from simulator import SimLog
 from tests.conftest import _truncate
 from tests.harness import Stack, free_port, wait_until
 from tests.test_fanout_e2e import _bulk_directory

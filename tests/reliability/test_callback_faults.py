@@ -12,14 +12,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from relay.audience import parse_audience
+from relay.alerts.issuing import IssueRequest, issue_alert
+from relay.alerts.lifecycle import cancel_alert
 from relay.config import Settings
 from relay.db import transaction
-from relay.directory import apply_directory
-from relay.directory_csv import parse_directory
-from relay.drills import close_due
-from relay.issuing import IssueRequest, issue_alert
-from relay.lifecycle import cancel_alert
+from relay.directory.audience import parse_audience
+from relay.directory.csv_format import parse_directory
+from relay.directory.store import apply_directory
+from relay.drills.service import close_due
 from relay.models import Alert, Delivery, DeliveryEvent, OutboxMessage, Recipient
 from relay.web.app import create_app
 from tests.test_webhooks import CSV, SID, signed, webhook_settings

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from channels.simulator import Population
 from relay.db import transaction
 from relay.models import DeliveryEvent
+from simulator import Population
 from tests.harness import Stack, wait_until
 from tests.reliability.faults import (
     accepted_per_recipient,

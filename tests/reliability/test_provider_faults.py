@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from channels.simulator import Behaviour, FaultRates, Population
+from simulator import Behaviour, FaultRates, Population
 from tests.harness import Stack
 from tests.reliability.faults import accepted_per_recipient, duplicates, fresh_pg, report
 

@@ -1,4 +1,4 @@
-"""relay.recovery on both databases: what is sent again after an ambiguous send, what is
+"""relay.delivery.recovery on both databases: what is sent again after an ambiguous send, what is
 republished when the broker lost its tasks, and what is left alone."""
 
 from __future__ import annotations
@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from relay import drills, recovery
-from relay.audience import parse_audience
+from relay.alerts.issuing import IssueRequest, issue_alert
 from relay.config import load_settings
 from relay.db import transaction
-from relay.directory import apply_directory
-from relay.directory_csv import parse_directory
-from relay.issuing import IssueRequest, issue_alert
+from relay.delivery import recovery
+from relay.directory.audience import parse_audience
+from relay.directory.csv_format import parse_directory
+from relay.directory.store import apply_directory
+from relay.drills import service
 from relay.models import Delivery, OutboxMessage, Recipient
 from tests.test_webhooks import CSV
 from workers.broker_watch import LostTaskWatch
@@ -79,8 +80,8 @@ def test_an_acknowledged_recipient_is_not_sent_again(db_url: str) -> None:
 def test_orphans_queued_deliveries_and_pending_drill_runs_are_published_again(db_url) -> None:
     ids = _alert(db_url)
     with transaction(db_url) as session:
-        drills.save_schedule(session, drills.ScheduleSpec("d", "0 10 * * 1"), actor="test")
-        run = drills.run_now(session, "d", actor="test")
+        service.save_schedule(session, service.ScheduleSpec("d", "0 10 * * 1"), actor="test")
+        run = service.run_now(session, "d", actor="test")
         session.query(OutboxMessage).delete()
         run_id = run.id
     with transaction(db_url) as session:

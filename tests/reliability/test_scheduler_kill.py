@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from relay import drills
 from relay.db import transaction
+from relay.drills import service
 from relay.models import Alert, DrillRun, DrillSchedule
 from tests.harness import Stack, Worker, wait_until
 from tests.reliability.faults import bulk_directory, fresh_pg, report
@@ -40,9 +40,9 @@ def test_scheduler_killed_during_a_drill_firing_gives_one_run(
         stack.import_directory(csv_path)
         fire_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
         with transaction(fresh_pg) as session:
-            schedule, _ = drills.save_schedule(
+            schedule, _ = service.save_schedule(
                 session,
-                drills.ScheduleSpec("yearly", "0 10 1 1 *", channels=("sms",), mode="blast"),
+                service.ScheduleSpec("yearly", "0 10 1 1 *", channels=("sms",), mode="blast"),
                 actor="test",
             )
             schedule.next_fire_at = fire_at  # due in 3 s; the next after it is next year

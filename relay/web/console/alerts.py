@@ -1,8 +1,8 @@
 """Alerts in the console: the dashboard, issuing (form → live preview → confirmation → issue),
 an alert's live page and its JSON, manual acknowledgement, cancel and update.
 
-Every change goes through the same services as the API and the CLI (relay.issuing,
-relay.lifecycle), so it writes the same audit events; the transaction is committed before its
+Every change goes through the same services as the API and the CLI (relay.alerts.issuing,
+relay.alerts.lifecycle), so it writes the same audit events; the transaction is committed before its
 tasks are published (the outbox), as everywhere.
 """
 
@@ -18,15 +18,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, QueryParams
 
-from relay import lifecycle
-from relay.audience import AudienceError, parse_audience
+from relay.alerts import lifecycle
+from relay.alerts.issuing import CHANNELS, MODES, STATUSES, IssueError, IssueRequest, issue_alert
 from relay.config import Settings
+from relay.delivery.runtime import Runtime
+from relay.directory.audience import AudienceError, parse_audience
 from relay.durations import parse_duration
-from relay.issuing import CHANNELS, MODES, STATUSES, IssueError, IssueRequest, issue_alert
-from relay.labels_ja import ALERT_STATE
 from relay.messages import MessageError
 from relay.models import Alert
-from relay.runtime import Runtime
+from relay.reports.labels_ja import ALERT_STATE
 from relay.web.console import views
 from relay.web.console.deps import CSRF, DB, Operator, Reader
 from relay.web.console.render import ConsoleError, page, redirect

@@ -10,11 +10,11 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from relay.accounts.users import allowed
 from relay.config import Settings
 from relay.db import session_factory
-from relay.labels_ja import ROLE
 from relay.models import User
-from relay.users import allowed
+from relay.reports.labels_ja import ROLE
 from relay.web.console import session as console_session
 from relay.web.console.render import ConsoleError, NotSignedIn
 

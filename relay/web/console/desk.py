@@ -10,10 +10,12 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import escape
 from sqlalchemy.orm import Session
 
-from relay import drills, inbound_reports, report_formats, reports
+from relay.alerts.issuing import CHANNELS, MODES
+from relay.drills import service
 from relay.durations import parse_duration
-from relay.issuing import CHANNELS, MODES
 from relay.models import DrillRun
+from relay.replies import inbound_reports
+from relay.reports import formats, tally
 from relay.web.console import session as console_session
 from relay.web.console import views
 from relay.web.console.alerts import publish
@@ -84,7 +86,7 @@ def _drills_page(
         "drills.html",
         status_code=status_code,
         user=user,
-        schedules=drills.schedules_overview(session),
+        schedules=service.schedules_overview(session),
         done=DRILL_DONE.get(done or ""),
         can_run=user.role in ("coordinator", "admin"),
         form=form or ScheduleForm(),
@@ -102,7 +104,7 @@ def drill_list(request: Request, session: DB, user: Reader, done: str = "") -> R
 
 @router.post("/drills", dependencies=[CSRF])
 async def drill_save(request: Request, session: DB, user: Coordinator) -> Response:
-    """Create or replace a schedule (relay.drills.save_schedule, audited drill.schedule)."""
+    """Create or replace a schedule (relay.drills.service.save_schedule, audited drill.schedule)."""
     data = await request.form()
     form = ScheduleForm(
         name=str(data.get("name") or "").strip()[:100],
@@ -121,7 +123,7 @@ async def drill_save(request: Request, session: DB, user: Coordinator) -> Respon
             raise ValueError("送信手段を1つ以上選んでください。")
         if form.mode not in MODES:
             raise ValueError("送信方式を選んでください。")
-        spec = drills.ScheduleSpec(
+        spec = service.ScheduleSpec(
             name=form.name,
             cron=form.cron,
             template=form.template,
@@ -132,8 +134,8 @@ async def drill_save(request: Request, session: DB, user: Coordinator) -> Respon
             enabled=form.enabled,
         )
         with session.begin_nested():
-            drills.save_schedule(session, spec, actor=user.name)
-    except (drills.DrillError, ValueError) as exc:
+            service.save_schedule(session, spec, actor=user.name)
+    except (service.DrillError, ValueError) as exc:
         return _drills_page(request, session, user, form, str(exc), status_code=422)
     return redirect(request, "/console/drills?done=saved")
 
@@ -142,8 +144,8 @@ async def drill_save(request: Request, session: DB, user: Coordinator) -> Respon
 def drill_run(request: Request, name: str, session: DB, user: Coordinator) -> Response:
     try:
         with session.begin_nested():
-            drills.run_now(session, name, actor=user.name)
-    except drills.DrillError as exc:
+            service.run_now(session, name, actor=user.name)
+    except service.DrillError as exc:
         raise ConsoleError(409, "訓練を開始できませんでした", str(exc)) from None
     session.commit()
     publish(request)
@@ -152,17 +154,17 @@ def drill_run(request: Request, name: str, session: DB, user: Coordinator) -> Re
 
 @router.get("/drills/runs/{run_id}/report")
 def drill_report(request: Request, run_id: int, session: DB, user: Reader) -> Response:
-    """The drill report's own HTML page (relay/report_formats.py, charts included), with a
+    """The drill report's own HTML page (relay/reports/formats.py, charts included), with a
     way back to the console on top."""
     if session.get(DrillRun, run_id) is None:
         raise ConsoleError(404, "訓練の実施記録が見つかりません", f"実施 {run_id} はありません。")
     try:
-        report = reports.drill_report(session, run_id)
-    except reports.ReportError:
+        report = tally.drill_report(session, run_id)
+    except tally.ReportError:
         raise ConsoleError(
             404, "まだ結果がありません", "この訓練はまだ警報を発令していません。"
         ) from None
-    html = report_formats.to_html(report)
+    html = formats.to_html(report)
     back = (
         '<nav style="font:14px sans-serif;padding:.4rem 1rem;background:#1e3a8a">'
         '<a style="color:#fff" href="/console/drills">← 訓練一覧に戻る</a>'

@@ -11,7 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from relay import labels_ja
+from relay.reports import labels_ja
 from relay.timefmt import local
 from relay.web.console import session as console_session
 

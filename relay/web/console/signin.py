@@ -8,8 +8,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from relay import audit
+from relay.accounts.passwords import sign_in
 from relay.config import Settings
-from relay.passwords import sign_in
 from relay.web.console import session as console_session
 from relay.web.console.deps import CSRF, DB
 from relay.web.console.render import page, redirect

@@ -1,6 +1,7 @@
 """What the console's pages show, read from the database: active alerts, an alert's live
-progress (relay.status plus a per-district table and the silent organizations by name), and
-the issue form's preview (relay.messages renders, relay.audience resolves; nothing written)."""
+progress (relay.alerts.status plus a per-district table and the silent organizations by name),
+and the issue form's preview (relay.messages renders, relay.directory.audience resolves;
+nothing written)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from relay.audience import AudienceError, parse_audience, resolve
+from relay.alerts.status import alert_status
 from relay.config import Settings
-from relay.links import link_url
+from relay.directory.audience import AudienceError, parse_audience, resolve
 from relay.messages import (
     CHANNELS,
     LANGUAGES,
@@ -25,7 +26,7 @@ from relay.messages import (
     validate,
 )
 from relay.models import Alert, Contact, Organization, Recipient
-from relay.status import alert_status
+from relay.replies.links import link_url
 from relay.timefmt import local
 
 OPEN_STATES = ("draft", "dispatching", "active")
