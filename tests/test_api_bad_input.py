@@ -249,3 +249,30 @@ def test_a_single_valued_query_parameter_given_twice_is_422(api, db_url) -> None
     )
     assert_json_error(ambiguous, 422, "audience: give one value")  # channels may repeat
     assert row_counts(db_url) == before
+
+
+def test_an_unknown_or_misspelt_field_is_422_naming_it(api, db_url) -> None:
+    # A misspelt `ack_witin` must never become the default 15 minutes: the operator gets
+    # exactly the alert they wrote, or a refusal that says which field was not understood.
+    client, values = api
+    before = row_counts(db_url)
+    json_routes = [
+        key for key in sorted(state_changing_routes(client)) if isinstance(CALLS[key].json, dict)
+    ]
+    assert len(json_routes) >= 5
+    admin = client.auth("admin")
+    for key in json_routes:
+        body = {**CALLS[key].json, "ack_witin": "60m", "vars": {"area": "金沢区"}}
+        response = send(client, values, key, json=body, headers=admin)
+        assert_json_error(response, 422, "unknown field ack_witin, vars")
+        fields = {d["field"] for d in response.json()["details"]}
+        assert fields == {"body.ack_witin", "body.vars"}, (key, response.text)
+    cap = CALLS[("post", "/api/v1/alerts/cap")]
+    misspelt = client.client.post(
+        "/api/v1/alerts/cap",
+        params={**cap.params, "ack_witin": "60m"},
+        content=cap.content,
+        headers={**cap.headers, **client.auth("operator")},
+    )
+    assert_json_error(misspelt, 422, "unknown query parameter ack_witin")
+    assert row_counts(db_url) == before

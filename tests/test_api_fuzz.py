@@ -99,3 +99,24 @@ def test_schemathesis_no_5xx_and_responses_as_documented(db_url: str, who: str) 
         assert len(api_ok) >= 5, sorted(seen)
     else:  # nothing under /api/ answers anyone without a token
         assert not api_ok, api_ok
+
+
+def test_every_json_body_declares_that_unknown_fields_are_refused(db_url: str) -> None:
+    # additionalProperties: false in the description is what makes schemathesis' negative mode
+    # send bodies with extra fields, and negative_data_rejection then demands a 4xx for them.
+    with api_client(db_url) as api:
+        spec = api.app.openapi()
+    bodies = {
+        (method, path): op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        for path, ops in spec["paths"].items()
+        for method, op in ops.items()
+        if "application/json" in op.get("requestBody", {}).get("content", {})
+    }
+    assert len(bodies) >= 5, bodies
+    schemas = spec["components"]["schemas"]
+    open_bodies = {
+        key: ref
+        for key, ref in bodies.items()
+        if schemas[ref.rsplit("/", 1)[-1]].get("additionalProperties") is not False
+    }
+    assert not open_bodies, open_bodies

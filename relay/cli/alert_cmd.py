@@ -209,7 +209,10 @@ def update_(
 
 
 @app.command()
-def cancel(alert_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+def cancel(
+    alert_id: Annotated[int, typer.Argument(metavar="ID")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
     """Stop every pending send and escalation now; tell those already reached."""
     cfg = settings()
     try:
@@ -219,6 +222,9 @@ def cancel(alert_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     except lifecycle.LifecycleError as exc:
         fail(str(exc), 1)
     publish_after_commit()
+    if as_json:  # the keys of POST /api/v1/alerts/{id}/cancel
+        print_json({"id": alert_id, "state": "cancelled", "notice": notice_id})
+        return
     console.print(
         f"alert {alert_id} cancelled"
         + (f"; cancel notice is alert {notice_id}" if notice_id else "")
@@ -231,6 +237,7 @@ def ack(
     org: Annotated[str, typer.Option(help="organization code")],
     note: Annotated[str, typer.Option(help="who confirmed, how (required)")],
     contact: Annotated[str | None, typer.Option(help="contact name, if not the first")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Mark an organization acknowledged by hand (e.g. after a phone call); audited."""
     try:
@@ -239,5 +246,8 @@ def ack(
     except lifecycle.LifecycleError as exc:
         fail(str(exc), 1)
     row = result[0]
+    if as_json:  # the keys of POST /api/v1/alerts/{id}/recipients/{rid}/ack
+        print_json(row)
+        return
     state = "acknowledged" if row["recorded"] else "was already acknowledged"
     console.print(f"{org} / {row['contact']}: {state}")

@@ -59,7 +59,7 @@ def schedule(
 def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Schedules with their next fire time and recent runs (missed ones included)."""
     with session_factory(settings().database_url)() as session:
-        rows = drills.schedules_overview(session)
+        rows = service.schedules_overview(session)
     if as_json:
         print_json(rows)
         return
@@ -74,7 +74,10 @@ def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 @app.command()
-def run(name: Annotated[str, typer.Argument(help="schedule name")]) -> None:
+def run(
+    name: Annotated[str, typer.Argument(help="schedule name")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
     """Fire a drill now, through the same path as a scheduled firing."""
     try:
         with session_factory(settings().database_url).begin() as session:
@@ -83,7 +86,10 @@ def run(name: Annotated[str, typer.Argument(help="schedule name")]) -> None:
     except service.DrillError as exc:
         fail(str(exc), 1)
     publish_after_commit()
-    console.print(f"drill run {run_id} started")
+    if as_json:  # the keys of POST /api/v1/drills/{name}/run
+        print_json({"run_id": run_id})
+    else:
+        console.print(f"drill run {run_id} started")
 
 
 @app.command()
@@ -91,8 +97,10 @@ def report(
     run_id: Annotated[int, typer.Argument(metavar="RUN_ID")],
     fmt: Annotated[str, typer.Option("--format", help="json, csv or html")] = "json",
     out: Annotated[Path | None, typer.Option(help="write to this file")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="same as --format json")] = False,
 ) -> None:
     """The drill's report: rates at 5/15/30 minutes, per channel, district and kind."""
+    fmt = "json" if as_json else fmt
     if fmt not in ("json", "csv", "html"):
         fail("--format must be json, csv or html", 2)
     with session_factory(settings().database_url)() as session:

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from relay.cli.common import console, fail, settings
+from relay.accounts.passwords import PasswordError, check_policy, set_password
+from relay.accounts.users import UserError, create_user
+from relay.cli.common import console, fail, print_json, settings
 from relay.db import session_factory
 
 app = typer.Typer(help="API users (bearer tokens) and console passwords.", no_args_is_help=True)
@@ -28,6 +30,7 @@ def create(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="also set a console password read from stdin")
     ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Create a user and print its token once (only a hash is stored)."""
     password = _read_password(True) if password_stdin else None
@@ -40,6 +43,9 @@ def create(
                 set_password(session, name, password, actor="cli")
     except (UserError, PasswordError) as exc:
         fail(str(exc), 1)
+    if as_json:  # the keys of POST /api/v1/users
+        print_json({"name": name, "role": role, "token": token})
+        return
     console.print(f"user {name} ({role}) created. Token (shown once, keep it safe):")
     typer.echo(token)
     if password is not None:

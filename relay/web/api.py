@@ -140,10 +140,17 @@ def _publish(request: Request) -> None:
         log.warning("publish after commit deferred to the sweeper: %s", exc)
 
 
+class StrictBody(BaseModel):
+    """A request body that refuses fields it does not define: a misspelt `ack_witin` must be a
+    422 naming it, never a silent default (an operator gets exactly the alert they wrote)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 # --- alerts -----------------------------------------------------------------------------------
 
 
-class IssueBody(BaseModel):
+class IssueBody(StrictBody):
     template: str = Field(max_length=64)
     audience: str = Field(max_length=2000, examples=["kind:association+district:西柴"])
     variables: dict[str, str] = Field(default_factory=dict, max_length=20)
@@ -232,6 +239,11 @@ def import_cap(
     mode: str = "cascade",
     ack_within: str = "15m",
 ) -> dict[str, Any]:
+    # The body is CAP, so the relay's own settings ride in the query: a misspelt one must be
+    # refused like an unknown body field, not leave its default in place.
+    unknown = sorted(set(request.query_params) - {"audience", "channels", "mode", "ack_within"})
+    if unknown:
+        raise HTTPException(422, "unknown query parameter " + ", ".join(unknown))
     try:
         with session.begin_nested():
             alert = import_alert(
@@ -294,7 +306,7 @@ def recipients(alert_id: Id, session: DB, _: Reader) -> list[dict[str, Any]]:
     ]
 
 
-class UpdateBody(BaseModel):
+class UpdateBody(StrictBody):
     template: str = Field(max_length=64)
     variables: dict[str, str] = Field(default_factory=dict, max_length=20)
 
@@ -338,7 +350,7 @@ def cancel_alert(request: Request, alert_id: Id, session: DB, user: Operator) ->
     return result
 
 
-class AckBody(BaseModel):
+class AckBody(StrictBody):
     note: str = Field(min_length=1, max_length=1000)
     answer: str = Field(default="ack", max_length=32)
 
@@ -365,7 +377,7 @@ def manual_ack(
 # --- drills -------------------------------------------------------------------------------
 
 
-class DrillBody(BaseModel):
+class DrillBody(StrictBody):
     name: str = Field(min_length=1, max_length=100)
     cron: str = Field(max_length=100)
     template: str = "drill"
@@ -510,7 +522,7 @@ def audit_log(
     ]
 
 
-class UserBody(BaseModel):
+class UserBody(StrictBody):
     name: str = Field(min_length=1, max_length=100)
     role: str
 

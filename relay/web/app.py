@@ -73,7 +73,14 @@ def _json_errors(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
         errors = [
-            {"field": ".".join(str(p) for p in e.get("loc", ())), "reason": e.get("msg", "")}
+            {
+                "field": ".".join(str(p) for p in e.get("loc", ())),
+                "reason": "unknown field" if e.get("type") == "extra_forbidden" else e.get("msg"),
+            }
             for e in exc.errors()
         ]
-        return JSONResponse({"error": "invalid request", "details": errors}, status_code=422)
+        unknown = [str(e["loc"][-1]) for e in exc.errors() if e.get("type") == "extra_forbidden"]
+        message = "invalid request"
+        if unknown:
+            message += ": unknown field " + ", ".join(unknown)
+        return JSONResponse({"error": message, "details": errors}, status_code=422)
