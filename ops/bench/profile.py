@@ -16,7 +16,7 @@ from pathlib import Path
 from pyinstrument import Profiler
 
 from ops.bench import directory
-from ops.bench.run import EARTHQUAKE
+from ops.bench.harness import EARTHQUAKE
 from ops.bench.stack import FAST, ROOT, Stack
 
 
