@@ -108,3 +108,9 @@ def relay_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> d
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Slow end-to-end tests first: under pytest-xdist (`make test` runs 4 workers) the longest
+    # ones then start at once instead of forming a tail after the quick ones are done.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

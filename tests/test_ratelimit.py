@@ -187,7 +187,9 @@ def test_three_processes_hold_the_shared_rate(redis_client: redis.Redis, key: st
                 proc.kill()
     times = [t for share in shares for t in share]
     assert window_max(times) <= RATE + BURST
-    assert achieved_rate(times, BURST, RUN_SECONDS) >= 0.95 * RATE
+    # Saturated: the bucket is drained as fast as it fills (≥ 85%: room for a busy machine,
+    # while a limiter that waits a token too long each time reaches about half).
+    assert achieved_rate(times, BURST, RUN_SECONDS) >= 0.85 * RATE
     assert all(share for share in shares)  # every worker got tokens: one bucket, shared
     assert all(proc.exitcode == 0 for proc in procs)
 
@@ -207,8 +209,10 @@ def test_async_acquire_saturates_the_bucket(redis_client: redis.Redis, key: str)
     started = time.monotonic()
     asyncio.run(main())
     elapsed = time.monotonic() - started
-    # 40 tokens at 20/s with one in the bucket: 39 / 20 = 1.95 s, no idle gaps on top.
-    assert 1.9 <= elapsed <= 1.95 / 0.95
+    # 40 tokens at 20/s with one in the bucket: 39 / 20 = 1.95 s, no idle gaps on top. The
+    # upper bound leaves room for a busy machine (the suite runs 4 processes on 2 cores) and
+    # still fails a limiter that idles a poll interval per grant (that costs ≥ 25%).
+    assert 1.9 <= elapsed <= 1.95 * 1.2
     assert window_max(granted) <= 20 + 1
 
 
@@ -295,4 +299,4 @@ def test_local_bucket_threads_share_the_rate() -> None:
     for thread in threads:
         thread.join(10)
     assert window_max(times) <= RATE + BURST
-    assert achieved_rate(times, BURST, 2.0) >= 0.95 * RATE
+    assert achieved_rate(times, BURST, 2.0) >= 0.85 * RATE  # as above
