@@ -192,6 +192,14 @@ class Alert(Base):
     drill_run_id: Mapped[int | None] = mapped_column(ForeignKey("drill_runs.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column()
+    # The CAP document an imported alert came from: a (sender, identifier) is issued once, and
+    # a unique index holds that even for two copies posted in the same instant.
+    source_sender: Mapped[str | None] = mapped_column(String(200))
+    source_identifier: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        Index("uq_alerts_cap_source", "source_sender", "source_identifier", unique=True),
+    )
 
 
 class Recipient(Base):

@@ -3,7 +3,7 @@ alongside (CAP has no place for them).
 
 Parsed with defusedxml with DTDs forbidden, so no external entities and no entity expansion:
 XXE and billion-laughs documents are refused before anything is built. Then checked against
-the CAP 1.2 schema (relay/cap_schema.py) and mapped to an IssueRequest. The texts recipients
+OASIS's CAP 1.2 schema (relay/cap/schema.py) and mapped to an IssueRequest. The texts recipients
 get always come from the relay's templates: the document chooses the template (eventCode
 `relay:template`, or its <event> name) and the variables (parameters `relay:variable:NAME`;
 eventCode `evacuationLevel` and <areaDesc> fill `level` and `area` when absent). Only msgType
@@ -21,6 +21,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from relay import audit
@@ -30,7 +31,7 @@ from relay.cap.schema import CapSchemaError, validate
 from relay.config import Settings
 from relay.directory.audience import Audience
 from relay.messages import default_composer
-from relay.models import Alert, AuditEvent
+from relay.models import Alert
 
 RELAYED_STATUSES = ("Actual", "Exercise", "Test")
 IMPORT_ACTION = "alert.import_cap"
@@ -74,7 +75,7 @@ def parse_document(data: bytes) -> Element:
     except (ParseError, ValueError, LookupError) as exc:
         raise CapImportError(f"not well-formed XML: {exc}") from None
     try:
-        validate(root)
+        validate(data)
     except CapSchemaError as exc:
         raise CapImportError(f"not valid CAP 1.2: {exc}") from None
     return root
@@ -194,17 +195,12 @@ def issue_request(
 
 def _earlier_import(session: Session, document: CapDocument) -> int | None:
     """The alert an earlier import of the same (sender, identifier) became, if any."""
-    events = session.scalars(
-        select(AuditEvent).where(AuditEvent.action == IMPORT_ACTION).order_by(AuditEvent.id)
+    return session.scalar(
+        select(Alert.id).where(
+            Alert.source_sender == document.sender,
+            Alert.source_identifier == document.identifier,
+        )
     )
-    for event in events:  # few: one per imported document
-        details = event.details or {}
-        if (details.get("source_sender"), details.get("source_identifier")) == (
-            document.sender,
-            document.identifier,
-        ):
-            return int(details.get("alert_id", 0)) or None
-    return None
 
 
 def import_alert(
@@ -229,6 +225,20 @@ def import_alert(
         )
     request = issue_request(document, audience, channels, mode, ack_within, issued_by=actor)
     alert = issue_alert(session, settings, request)
+    try:
+        with session.begin_nested():
+            alert.source_sender, alert.source_identifier = document.sender, document.identifier
+            session.flush()
+    except IntegrityError:
+        # Two copies at once: the other committed first (PostgreSQL waited for it on the
+        # unique index). The caller's transaction is rolled back, so nothing of this one stays.
+        with session.no_autoflush:  # this alert still holds the duplicate pair in memory
+            winner = _earlier_import(session, document)
+        raise AlreadyImported(
+            f"CAP {document.identifier} from {document.sender} was already issued as alert "
+            f"{winner}",
+            winner or 0,
+        ) from None
     audit.record(
         session,
         actor,
