@@ -196,6 +196,11 @@ class Alert(Base):
     # a unique index holds that even for two copies posted in the same instant.
     source_sender: Mapped[str | None] = mapped_column(String(200))
     source_identifier: Mapped[str | None] = mapped_column(String(200))
+    # CAP <effective>, <onset>, <expires> of the alert (an imported document's own, or set
+    # by the relay); None where the document gave none.
+    effective_at: Mapped[datetime | None] = mapped_column()
+    onset_at: Mapped[datetime | None] = mapped_column()
+    expires_at: Mapped[datetime | None] = mapped_column()
 
     __table_args__ = (
         Index("uq_alerts_cap_source", "source_sender", "source_identifier", unique=True),
@@ -364,6 +369,9 @@ class User(Base):
     # Console sign-in (scrypt, per-user salt; relay/passwords.py). None: API token only.
     password_hash: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Raised at sign-out: a console session carries the epoch it began in and is worth
+    # nothing once the user's epoch has moved on (every session of the user ends).
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
