@@ -24,7 +24,15 @@ from sqlalchemy.orm import Session
 from relay import audit
 from relay.delivery import outbox
 from relay.delivery.dispatch import BATCH_SIZE
-from relay.delivery.states import ANSWERED, COMPLETED, NOT_REACHED, PLANNED, QUEUED, SENDING
+from relay.delivery.states import (
+    ANSWERED,
+    COMPLETED,
+    FINAL,
+    NOT_REACHED,
+    PLANNED,
+    QUEUED,
+    SENDING,
+)
 from relay.models import Alert, Delivery, Recipient
 
 log = logging.getLogger(__name__)
@@ -37,6 +45,9 @@ log = logging.getLogger(__name__)
 #               organization is reported silent only after that call had its chance)
 STEP_FIRST, STEP_CALL, STEP_RECALL, STEP_DONE = 0, 1, 2, 3
 REACHED_CALL = (ANSWERED, COMPLETED)  # a person took the call: no second call
+# A call whose end we have not heard of is waited for this long at most before the
+# organization is reported silent (a lost status callback must not hold the report for ever).
+CALL_WAIT = timedelta(minutes=5)
 
 
 def _due(session: Session, now: datetime, limit: int) -> list[Recipient]:
@@ -166,6 +177,13 @@ def step(session: Session, alert: Alert, recipient: Recipient, now: datetime) ->
         if recall_at is not None and calls[0].state in NOT_REACHED:
             recipient.step, recipient.next_action_at = STEP_DONE, now + _call_gap(alert)
             return [_second_call(session, calls[0], now)]
+    if not queued and _call_under_way(_calls(session, recipient), now):
+        # The person may be answering right now (a spoken answer takes longer than the gap
+        # on a slow line): look again shortly rather than report them silent; the call's end
+        # (a status callback) brings the look forward.
+        recheck = min(max(_call_gap(alert), timedelta(seconds=1)), timedelta(seconds=30))
+        recipient.step, recipient.next_action_at = STEP_DONE, now + recheck
+        return []
     recipient.step = STEP_DONE
     recipient.state = "exhausted"
     recipient.next_action_at = None
@@ -177,6 +195,16 @@ def step(session: Session, alert: Alert, recipient: Recipient, now: datetime) ->
             organization_id=recipient.organization_id,
         )  # fmt: skip
     return queued
+
+
+def _call_under_way(calls: list[Delivery], now: datetime) -> bool:
+    """A call was placed, has not ended, and is recent enough that its end may still come."""
+    return any(
+        call.state != PLANNED
+        and call.state not in FINAL
+        and (call.sent_at or call.due_at or now) > now - CALL_WAIT
+        for call in calls
+    )
 
 
 def _still_trying(session: Session, recipient: Recipient) -> bool:
