@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Test processes: most end-to-end tests wait on compressed clocks, so 2 cores carry 4.
+# --maxschedchunk=1: xdist hands tests out one at a time; by default each worker first gets a
+# run of consecutive tests, and the slow end-to-end ones (sorted first) all went to one worker.
 TEST_WORKERS ?= 4
 
 .PHONY: help demo test check bench clean
@@ -23,7 +25,7 @@ demo: $(STAMP)  ## run the main job on embedded defaults: a cascade exercise aga
 test: $(STAMP)  ## run the whole test suite (needs PostgreSQL and Redis on 127.0.0.1)
 	@command -v chromium >/dev/null || (apt-get install -y -q chromium fonts-ipafont-gothic >/dev/null 2>&1 \
 		|| echo "chromium not installed (needs root and apt): the browser test will skip")
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --durations=15
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --maxschedchunk=1 --durations=15
 
 check: $(STAMP)  ## lint and type-check
 	$(BIN)/ruff check .
