@@ -276,3 +276,45 @@ def test_an_unknown_or_misspelt_field_is_422_naming_it(api, db_url) -> None:
     )
     assert_json_error(misspelt, 422, "unknown query parameter ack_witin")
     assert row_counts(db_url) == before
+
+
+@pytest.mark.parametrize("duration", ["99999999999999999999d", "99999999999999999999", "367d"])
+def test_an_impossible_duration_is_422_not_a_crash(api, db_url, duration: str) -> None:
+    # 10^20 days overflowed Python's timedelta (a 500); a year and a day is refused as well.
+    client, _ = api
+    before = row_counts(db_url)
+    operator, coordinator = client.auth("operator"), client.auth("coordinator")
+    issue = {**CALLS[("post", "/api/v1/alerts")].json, "ack_within": duration}
+    response = client.client.post("/api/v1/alerts", json=issue, headers=operator)
+    assert_json_error(response, 422, "duration")
+    cap = CALLS[("post", "/api/v1/alerts/cap")]
+    response = client.client.post(
+        "/api/v1/alerts/cap",
+        params={**cap.params, "ack_within": duration},
+        content=cap.content,
+        headers={**cap.headers, **operator},
+    )
+    assert_json_error(response, 422, "duration")
+    drill = {"name": "long", "cron": "0 10 * * 1", "ack_within": duration}
+    response = client.client.post("/api/v1/drills", json=drill, headers=coordinator)
+    assert response.status_code == 422, response.text
+    assert row_counts(db_url) == before
+
+
+def test_a_manual_ack_takes_only_the_alerts_own_answers(api, db_url) -> None:
+    client, values = api
+    before = row_counts(db_url)
+    path = "/api/v1/alerts/{alert_id}/recipients/{recipient_id}/ack".format(**values)
+    operator = client.auth("operator")
+    made_up = client.client.post(
+        path, json={"note": "電話で確認", "answer": "<b>all-fine</b>"}, headers=operator
+    )
+    assert_json_error(made_up, 422, "not one of this alert's answers: ack, need_support, damage")
+    assert row_counts(db_url) == before
+    damage = client.client.post(
+        path, json={"note": "電話で確認: 塀が倒れた", "answer": "damage"}, headers=operator
+    )
+    assert damage.status_code == 200, damage.text
+    people = client.client.get(f"/api/v1/alerts/{values['alert_id']}/recipients", headers=operator)
+    (acked,) = [p for p in people.json() if str(p["id"]) == values["recipient_id"]]
+    assert acked["answer"] == "damage"

@@ -18,6 +18,7 @@ from relay.alerts.issuing import IssueError, IssueRequest, issue_alert
 from relay.config import Settings
 from relay.delivery.states import CANCELLED, PLANNED, QUEUED
 from relay.directory.audience import Audience
+from relay.messages import answer_options
 from relay.models import Alert, Contact, Delivery, Organization, Recipient
 from relay.replies import acks
 
@@ -159,6 +160,13 @@ def manual_ack(
         raise LifecycleError(f"no alert {alert_id}")
     if not note.strip():
         raise LifecycleError("a note is required (who confirmed, how)")
+    # The answers a recipient of this alert can give, and no other: a typed "dmage" must not
+    # become an answer nobody can count.
+    codes = [o.code for o in answer_options(alert.template, alert.language)]
+    if answer_code not in codes:
+        raise LifecycleError(
+            f"answer {answer_code[:32]!r} is not one of this alert's answers: {', '.join(codes)}"
+        )
     stmt = (
         select(Recipient, Contact)
         .join(Contact, Contact.id == Recipient.contact_id)
