@@ -15,6 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from relay.directory.phones import PhoneNumberError, parse_phone
 from relay.models import LANGUAGES, ORG_KINDS
+from relay.spreadsheet import plain_cell
 
 COLUMNS = (
     "org_code",
@@ -85,7 +86,9 @@ class DirectoryFile:
 
 
 def _text(value: str | None) -> str:
-    return unicodedata.normalize("NFKC", value or "").strip()
+    # The quote that the relay's export (or a spreadsheet user) put before a value goes first,
+    # then width and spacing: the cell means what it says (relay/spreadsheet.py).
+    return unicodedata.normalize("NFKC", plain_cell((value or "").strip())).strip()
 
 
 def parse_directory(data: bytes | str) -> DirectoryFile:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from relay import audit
 from relay.directory.csv_format import COLUMNS, ContactRecord, DirectoryFile, OrgRecord
 from relay.models import Contact, ContactPath, Organization
+from relay.spreadsheet import safe_cell
 
 
 @dataclass
@@ -174,23 +175,22 @@ def export_csv(session: Session) -> str:
         org = c.organization
         parent = org.parent.code if org.parent else ""
         paths = {p.kind: p.address for p in c.paths}
-        writer.writerow(
-            [
-                org.code,
-                org.name,
-                org.kind,
-                org.district,
-                parent,
-                ";".join(org.tags),
-                c.name,
-                c.role,
-                c.priority,
-                paths.get("mobile", ""),
-                paths.get("landline", ""),
-                paths.get("email", ""),
-                c.language,
-            ]
-        )
+        row = [
+            org.code,
+            org.name,
+            org.kind,
+            org.district,
+            parent,
+            ";".join(org.tags),
+            c.name,
+            c.role,
+            c.priority,
+            paths.get("mobile", ""),
+            paths.get("landline", ""),
+            paths.get("email", ""),
+            c.language,
+        ]
+        writer.writerow([safe_cell(cell) for cell in row])
     return out.getvalue()
 
 

@@ -11,6 +11,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from relay.reports import labels_ja
+from relay.spreadsheet import safe_cell
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
@@ -26,7 +27,7 @@ _env.filters["attempt"] = labels_ja.attempt
 def to_csv(report: dict[str, Any]) -> str:
     """One row per organization-group figure, easy to open in Excel."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = _SafeWriter(csv.writer(out, lineterminator="\n"))
     writer.writerow(["section", "name", "organizations", "acknowledged", "rate"])
     writer.writerow(
         ["total", "", report["organizations"], report["acknowledged"], report["rates"]["deadline"]]
@@ -47,6 +48,17 @@ def to_csv(report: dict[str, Any]) -> str:
     for org in report["never_answered"]:
         writer.writerow(["never_answered", org["code"], org["name"], org["district"], ""])
     return out.getvalue()
+
+
+class _SafeWriter:
+    """A csv writer whose cells no spreadsheet runs as formulas (an organization's name is
+    whatever the directory says)."""
+
+    def __init__(self, writer: Any) -> None:
+        self._writer = writer
+
+    def writerow(self, row: list[Any]) -> None:
+        self._writer.writerow([safe_cell(cell) for cell in row])
 
 
 def _line_chart(
