@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -68,3 +69,14 @@ def test_prometheus_rules_use_series_the_relay_exports() -> None:
     for rule in rules["groups"][0]["rules"]:
         used = set(re.findall(r"relay_\w+", rule["expr"]))
         assert used and used <= exported, (rule["alert"], used - exported)
+
+
+def test_the_app_is_published_only_through_the_proxy_with_slow_client_limits() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["services"]
+    assert "ports" not in services["api"]  # nobody reaches uvicorn but the proxy
+    assert "443:443" in services["proxy"]["ports"]
+    mounted = services["proxy"]["volumes"][0].split(":")[0]
+    conf = (ROOT / mounted).read_text(encoding="utf-8")
+    for directive in ("client_header_timeout", "client_body_timeout", "client_max_body_size"):
+        assert re.search(rf"^\s*{directive}\s+\w+;", conf, re.M), directive
+    assert "proxy_pass http://relay;" in conf and "server api:8000;" in conf

@@ -14,16 +14,14 @@ def serve(
     port: Annotated[int, typer.Option(help="port")] = 8000,
 ) -> None:
     """The HTTP app: API, Twilio webhooks, acknowledgement links, console."""
-    import uvicorn
-
     from relay.logs import configure as configure_logging
+    from relay.web import server
     from relay.web.app import create_app
     from workers import tasks  # noqa: F401  (entry point: registers the outbox publisher)
 
     cfg = settings()
     configure_logging(cfg.log_format, cfg.log_level)
-    # log_config=None: uvicorn keeps its hands off logging; its lines go through ours.
-    uvicorn.run(create_app(cfg), host=host, port=port, log_config=None, access_log=False)
+    server.run(create_app(cfg), host=host, port=port)  # uvicorn, with request time limits
 
 
 def worker(
