@@ -9,6 +9,7 @@ with backoff, as Twilio does; every attempt is logged with the status it got.
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -103,11 +104,12 @@ class Courier:
         attempts = 1 + (len(RETRY_BACKOFF) if retry else 0)
         reply = Reply(0, "", target)
         for attempt in range(attempts):
+            sent = time.monotonic()
             reply = await self._send(method, target, form, headers)
             last = attempt == attempts - 1
             transient = reply.status == 0 or reply.status >= 500
             result = "ok" if not transient else ("failed" if last else "retry")
-            reply = self._record(kind, target, params, party, reply, result)
+            reply = self._record(kind, target, params, party, reply, result, sent)
             if not transient or last:
                 break
             await self._scheduler.sleep(RETRY_BACKOFF[attempt])
@@ -125,6 +127,7 @@ class Courier:
     ) -> Reply:
         """An unsigned request, as a phone's browser makes when a recipient taps a link."""
         assert self._phones is not None, "simulator not started"
+        sent = time.monotonic()
         reply = await self._send(
             method,
             url,
@@ -135,7 +138,7 @@ class Courier:
             session=self._phones,
         )
         result = "ok" if 200 <= reply.status < 400 else "failed"
-        return self._record(kind, url, dict(form or {}), party, reply, result)
+        return self._record(kind, url, dict(form or {}), party, reply, result, sent)
 
     async def _send(
         self,
@@ -179,6 +182,7 @@ class Courier:
         party: Party,
         reply: Reply,
         result: str,
+        sent: float,
     ) -> Reply:
         record = LogRecord(
             kind=kind,
@@ -192,6 +196,7 @@ class Courier:
             result=result,
             url=url,
             params=params,
+            sent_mono=sent,
         )
         self._log.append(record)
         return dataclasses.replace(reply, record=record)

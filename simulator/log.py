@@ -38,6 +38,9 @@ class LogRecord:
     subject: str | None = None
     html: str | None = None
     mono: float = field(default_factory=time.monotonic)  # time.monotonic() at the event
+    # Requests the simulator made: time.monotonic() as the request left (`mono` is when the
+    # relay's answer came back). What the relay did with it happened in between.
+    sent_mono: float | None = None
     wall: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:

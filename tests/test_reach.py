@@ -175,6 +175,20 @@ def test_the_relay_and_the_simulator_must_agree_on_every_count() -> None:
     assert db.messages_and_calls_per_ack == 4.0
 
 
+def test_an_answer_still_under_way_at_a_mark_may_fall_on_either_side() -> None:
+    # A busy machine: "b"'s reply left at 290 s (simulated) and the relay's answer came back at
+    # 330 s; the relay recorded it at 320 s. Either side of the 5-minute mark is right.
+    db = _figures({"a": 100.0, "b": 320.0})
+    slow = _figures({"a": 99.0, "b": 290.0})
+    slow.ack_until = {"a": 100.0, "b": 330.0}
+    assert disagreements(db, slow, tolerance_s=10) == []
+    # ...but a mark the round trip did not straddle must agree, however busy the machine.
+    late = _figures({"a": 100.0, "b": 950.0})
+    assert disagreements(late, slow, tolerance_s=10) == [
+        "acknowledged by 15 min: relay 1, simulator 2"
+    ]
+
+
 @pytest.mark.slow
 def test_compare_runs_both_designs_and_the_cascade_reaches_more_sooner(tmp_path: Path) -> None:
     workdir = tmp_path / "compare"
