@@ -60,13 +60,10 @@ def run_relay(
 ) -> subprocess.CompletedProcess[str]:
     """`relay ARGS` as a newcomer runs it: none of this shell's RELAY_/TWILIO_/SMTP_ settings,
     only `env`'s; output captured as text."""
-    clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("RELAY_", "TWILIO_", "SMTP_"))
-    }
     return subprocess.run(
         [sys.executable, "-c", "from relay.cli import main; main()", *args],
         cwd=cwd,
-        env={**clean, **(env or {})},
+        env={**newcomer_environ(), **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -98,9 +95,16 @@ class WebServer:
         self.thread.join(10)
 
 
+def newcomer_environ() -> dict[str, str]:
+    """This process's environment without any RELAY_/TWILIO_/SMTP_ setting (conftest sets the
+    test broker for everyone): what a new user's shell has."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("RELAY_", "TWILIO_", "SMTP_"))}
+
+
 class Worker:
     """One `relay worker` process (Celery, prefork pool), or another `relay` process given by
-    `args` (e.g. the scheduler), with the given environment."""
+    `args` (e.g. the scheduler), with the given environment (`newcomer`: only `env`'s relay
+    settings, the defaults for the rest)."""
 
     def __init__(
         self,
@@ -108,8 +112,12 @@ class Worker:
         concurrency: int = 2,
         log: Path | None = None,
         args: list[str] | None = None,
+        *,
+        newcomer: bool = False,
+        cwd: Path = ROOT,
     ) -> None:
-        self.env = {**os.environ, **env}
+        self.env = {**(newcomer_environ() if newcomer else os.environ), **env}
+        self.cwd = cwd  # a relative RELAY_WORKDIR (the default var/) is under it
         self.args = args or ["worker", f"--concurrency={concurrency}", "--loglevel=WARNING"]
         self.log_path = log
         self.proc: subprocess.Popen[bytes] | None = None
@@ -119,7 +127,7 @@ class Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from relay.cli import main; main()", *self.args],
             env=self.env,
-            cwd=ROOT,
+            cwd=self.cwd,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -30,10 +30,31 @@ def broker_url(settings: Settings) -> str:
     return settings.broker_url
 
 
+def transport_options(settings: Settings) -> dict[str, object]:
+    """Options for the broker's transport, and only those it understands: kombu's SQLAlchemy
+    transport hands every option to create_engine(), which refuses Redis's (the embedded
+    worker crashed at start with a TypeError and nothing was ever sent)."""
+    if not settings.broker_url.startswith("redis"):
+        # Embedded (SQLite) or memory: no visibility timeout to set (the SQLAlchemy transport
+        # deletes a message once delivered; recovery of a dead worker's sends comes from the
+        # database's claims, not the broker) and queues are polled in turn, so there a real
+        # alert does not overtake a drill already queued. One worker, small set-ups.
+        return {}
+    return {
+        "queue_order_strategy": "priority",
+        # Tasks are bounded (a batch is a few minutes at most at the slowest provider
+        # rate); a worker killed outright has its tasks restored after this long.
+        "visibility_timeout": settings.visibility_timeout_s,
+        "unacked_restore_interval": 2,
+        "unacked_restore_throttle": 1,
+        "max_connections": 50,
+        **({"global_keyprefix": settings.broker_prefix} if settings.broker_prefix else {}),
+    }
+
+
 def make_app() -> Celery:
     settings = load_settings()
     app = Celery("relay", broker=broker_url(settings), include=["workers.tasks"])
-    visibility = settings.visibility_timeout_s
     app.conf.update(
         task_queues=[Queue(name) for name in QUEUES],
         task_default_queue="alerts",
@@ -45,16 +66,7 @@ def make_app() -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={
-            "queue_order_strategy": "priority",
-            # Tasks are bounded (a batch is a few minutes at most at the slowest provider
-            # rate); a worker killed outright has its tasks restored after this long.
-            "visibility_timeout": visibility,
-            "unacked_restore_interval": 2,
-            "unacked_restore_throttle": 1,
-            "max_connections": 50,
-            **({"global_keyprefix": settings.broker_prefix} if settings.broker_prefix else {}),
-        },
+        broker_transport_options=transport_options(settings),
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
     )

@@ -40,7 +40,7 @@ def worker(
     if cfg.embedded_broker and concurrency > 1:
         concurrency = 1  # the embedded SQLite broker takes exactly one consumer
     # -q: no start-up banner; the worker's output is JSON lines only (relay.logs).
-    celery_app.start(
+    code = celery_app.start(
         [
             "-q",
             "worker",
@@ -52,6 +52,8 @@ def worker(
             "--without-heartbeat",
         ]
     )
+    if code:  # e.g. an unrecoverable error at start: say so to systemd / compose, not 0
+        raise typer.Exit(code)
 
 
 def scheduler(
