@@ -66,6 +66,14 @@ def _choice(*allowed: str) -> Callable[[str, str], str]:
 
 
 _SID = re.compile(r"^AC[0-9a-f]{32}$")
+# Secrets anyone can read: the built-in development values and .env.example's placeholders.
+# With them a stranger could forge an acknowledgement link or a signed SMS "1".
+DEV_SECRET_KEY = "insecure-development-key"  # noqa: S105 - public by design, refused off loopback
+DEV_AUTH_TOKEN = "dev-token"  # noqa: S105 - likewise
+_KNOWN_SECRETS = frozenset({DEV_SECRET_KEY, DEV_AUTH_TOKEN})
+_PLACEHOLDER = "change-me"
+STRONG_SECRET_LEN = 32  # a Twilio auth token is 32 hex digits; a key at least as long
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _MG = re.compile(r"^MG[0-9a-f]{32}$")
 
 
@@ -148,14 +156,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         get("RELAY_PUBLIC_URL", "http://127.0.0.1:8000") or "",
         ("http", "https"),
     )
-    secret_key = get("RELAY_SECRET_KEY", "insecure-development-key") or ""
+    secret_key = get("RELAY_SECRET_KEY", DEV_SECRET_KEY) or ""
     if len(secret_key) < 16:
         raise ConfigError("RELAY_SECRET_KEY: must be at least 16 characters")
 
     sid = get("TWILIO_ACCOUNT_SID", "AC" + "0" * 32) or ""
     if not _SID.match(sid):
         raise ConfigError("TWILIO_ACCOUNT_SID: expected AC followed by 32 hex digits")
-    tokens = tuple(t.strip() for t in (get("TWILIO_AUTH_TOKEN", "dev-token") or "").split(","))
+    tokens = tuple(t.strip() for t in (get("TWILIO_AUTH_TOKEN", DEV_AUTH_TOKEN) or "").split(","))
     if not all(tokens):
         raise ConfigError("TWILIO_AUTH_TOKEN: empty token (comma-separated for rotation)")
     from_number = get("TWILIO_FROM_NUMBER")
@@ -205,3 +213,32 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         clock_file=Path(clock) if (clock := get("RELAY_CLOCK_FILE")) else None,
         workdir=workdir,
     )
+
+
+def _weak(secret: str) -> bool:
+    return (
+        secret in _KNOWN_SECRETS
+        or secret.lower().startswith(_PLACEHOLDER)
+        or len(secret) < STRONG_SECRET_LEN
+    )
+
+
+def is_loopback(url: str) -> bool:
+    """The relay is reached only from this machine (the demo, tests, a first try)."""
+    return (urlsplit(url).hostname or "") in _LOOPBACK_HOSTS
+
+
+def require_strong_secrets(settings: Settings) -> None:
+    """For `serve`, `worker` and `scheduler`: refuse a known or short secret unless the public
+    URL is loopback. Raise ConfigError naming the first weak variable."""
+    if is_loopback(settings.public_url):
+        return
+    weak = [name for name, value in (("RELAY_SECRET_KEY", settings.secret_key),) if _weak(value)]
+    weak += ["TWILIO_AUTH_TOKEN" for token in settings.twilio_auth_tokens if _weak(token)][:1]
+    if weak:
+        raise ConfigError(
+            f"{weak[0]}: a built-in, placeholder or short value (under {STRONG_SECRET_LEN} "
+            f"characters) with a public RELAY_PUBLIC_URL ({settings.public_url}); anyone could "
+            "forge acknowledgements. Set the real one (a key: python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))')"
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from relay.config import ConfigError, load_settings
+from relay.config import ConfigError, load_settings, require_strong_secrets
 
 
 def test_embedded_defaults() -> None:
@@ -52,3 +52,57 @@ def test_token_rotation() -> None:
 def test_bad_value_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=f"^{name}:"):
         load_settings({name: value})
+
+
+STRONG_KEY = "k" * 40
+STRONG_TOKEN = "0123456789abcdef" * 2
+PUBLIC = {"RELAY_PUBLIC_URL": "https://relay.kanazawa.example.jp"}
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({}, "RELAY_SECRET_KEY"),  # nothing set: the built-in development values
+        ({"RELAY_SECRET_KEY": "change-me-to-a-long-random-string"}, "RELAY_SECRET_KEY"),
+        ({"RELAY_SECRET_KEY": "a-secret-of-twenty-four!"}, "RELAY_SECRET_KEY"),  # too short
+        ({"RELAY_SECRET_KEY": STRONG_KEY}, "TWILIO_AUTH_TOKEN"),  # "dev-token"
+        ({"RELAY_SECRET_KEY": STRONG_KEY, "TWILIO_AUTH_TOKEN": "change-me"}, "TWILIO_AUTH_TOKEN"),
+        (
+            {"RELAY_SECRET_KEY": STRONG_KEY, "TWILIO_AUTH_TOKEN": f"{STRONG_TOKEN},dev-token"},
+            "TWILIO_AUTH_TOKEN",  # a weak token kept for rotation is accepted too: refused
+        ),
+    ],
+)
+def test_known_or_short_secrets_are_refused_with_a_public_url(env, named: str) -> None:
+    settings = load_settings({**PUBLIC, **env})
+    with pytest.raises(ConfigError, match=f"^{named}: ") as refused:
+        require_strong_secrets(settings)
+    assert "\n" not in str(refused.value)
+    assert STRONG_KEY not in str(refused.value)  # the line names the variable, not the value
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000", "http://localhost:8080", "http://[::1]:8000"]
+)
+def test_loopback_runs_on_the_development_secrets(url: str) -> None:
+    require_strong_secrets(load_settings({"RELAY_PUBLIC_URL": url}))  # the demo and the tests
+
+
+def test_real_secrets_pass() -> None:
+    env = {**PUBLIC, "RELAY_SECRET_KEY": STRONG_KEY, "TWILIO_AUTH_TOKEN": STRONG_TOKEN}
+    require_strong_secrets(load_settings(env))
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["worker"], ["scheduler"]])
+def test_long_running_processes_refuse_to_start_on_default_secrets(command, tmp_path) -> None:
+    from tests.harness import run_relay
+
+    env = {**PUBLIC, "RELAY_WORKDIR": str(tmp_path / "var")}
+    refused = run_relay(command, tmp_path, env, timeout=60)
+    assert refused.returncode == 2
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("relay: configuration error: RELAY_SECRET_KEY:")
+    assert "Traceback" not in refused.stderr
+    env["RELAY_SECRET_KEY"] = STRONG_KEY
+    refused = run_relay(command, tmp_path, env, timeout=60)
+    assert refused.returncode == 2 and "TWILIO_AUTH_TOKEN:" in refused.stderr

@@ -7,6 +7,15 @@ from typing import Annotated
 import typer
 
 from relay.cli.common import settings
+from relay.config import Settings, require_strong_secrets
+
+
+def _production_settings() -> Settings:
+    """The settings of a long-running process, which refuses known or short secrets unless it
+    is reached on loopback only (relay/config.py require_strong_secrets)."""
+    cfg = settings()
+    require_strong_secrets(cfg)
+    return cfg
 
 
 def serve(
@@ -19,7 +28,7 @@ def serve(
     from relay.web.app import create_app
     from workers import tasks  # noqa: F401  (entry point: registers the outbox publisher)
 
-    cfg = settings()
+    cfg = _production_settings()
     configure_logging(cfg.log_format, cfg.log_level)
     server.run(create_app(cfg), host=host, port=port)  # uvicorn, with request time limits
 
@@ -30,7 +39,7 @@ def worker(
     loglevel: Annotated[str, typer.Option(help="log level")] = "INFO",
 ) -> None:
     """A Celery worker: dispatches and sends alerts."""
-    cfg = settings()  # fail fast on bad configuration, before Celery starts
+    cfg = _production_settings()  # fail fast on bad configuration, before Celery starts
     from relay.logs import configure as configure_logging
     from workers.app import app as celery_app
 
@@ -60,7 +69,7 @@ def scheduler(
     tick: Annotated[float, typer.Option(help="seconds between ticks")] = 2.0,
 ) -> None:
     """Drills, escalation timing, the outbox sweeper (one is enough; a second is harmless)."""
-    settings()
+    _production_settings()
     from workers.scheduler import run
 
     run(tick)
