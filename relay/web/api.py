@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,6 +42,7 @@ from relay.models import (
 from relay.replies import inbound_reports as reports_service
 from relay.reports import tally
 from relay.web import cap_http
+from relay.web.ids import RowId
 from relay.web.query_once import query_given_once
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,6 @@ router = APIRouter(
     },
     dependencies=[Depends(query_given_once)],
 )
-# Row ids in paths: 64-bit, as the database keys are (a larger number is a 422, not a 500).
-Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _error("No such object")}
 CONFLICT: dict[int | str, dict[str, Any]] = {409: _error("Not possible in its current state")}
 MAX_BODY = 2_000_000  # a directory CSV of ~20,000 contacts
@@ -213,7 +212,7 @@ def list_alerts(
     responses={**cap_http.EXPORT_RESPONSES, **NOT_FOUND},
     summary="The alert as CAP 1.2 XML",
 )
-def export_cap(alert_id: Id, session: DB, _: Reader) -> Response:
+def export_cap(alert_id: RowId, session: DB, _: Reader) -> Response:
     document = export_alert(session, _alert(session, alert_id))
     return Response(document, media_type=CAP_MEDIA_TYPE)
 
@@ -276,12 +275,12 @@ def _alert(session: Session, alert_id: int) -> Alert:
 
 
 @router.get("/alerts/{alert_id}", responses=NOT_FOUND)
-def show_alert(alert_id: Id, session: DB, _: Reader) -> dict[str, Any]:
+def show_alert(alert_id: RowId, session: DB, _: Reader) -> dict[str, Any]:
     return alert_status(session, _alert(session, alert_id))
 
 
 @router.get("/alerts/{alert_id}/recipients", responses=NOT_FOUND)
-def recipients(alert_id: Id, session: DB, _: Reader) -> list[dict[str, Any]]:
+def recipients(alert_id: RowId, session: DB, _: Reader) -> list[dict[str, Any]]:
     _alert(session, alert_id)
     rows = session.execute(
         select(Recipient, Contact.name, Organization.code)
@@ -313,7 +312,7 @@ class UpdateBody(StrictBody):
 
 @router.post("/alerts/{alert_id}/update", status_code=201, responses={**NOT_FOUND, **CONFLICT})
 def update_alert(
-    request: Request, alert_id: Id, body: UpdateBody, session: DB, user: Operator
+    request: Request, alert_id: RowId, body: UpdateBody, session: DB, user: Operator
 ) -> dict[str, Any]:
     _alert(session, alert_id)
     try:
@@ -335,7 +334,7 @@ def update_alert(
 
 
 @router.post("/alerts/{alert_id}/cancel", responses={**NOT_FOUND, **CONFLICT})
-def cancel_alert(request: Request, alert_id: Id, session: DB, user: Operator) -> dict[str, Any]:
+def cancel_alert(request: Request, alert_id: RowId, session: DB, user: Operator) -> dict[str, Any]:
     _alert(session, alert_id)
     try:
         with session.begin_nested():
@@ -357,7 +356,7 @@ class AckBody(StrictBody):
 
 @router.post("/alerts/{alert_id}/recipients/{recipient_id}/ack", responses=NOT_FOUND)
 def manual_ack(
-    alert_id: Id, recipient_id: Id, body: AckBody, session: DB, user: Operator
+    alert_id: RowId, recipient_id: RowId, body: AckBody, session: DB, user: Operator
 ) -> dict[str, Any]:
     recipient = session.get(Recipient, recipient_id)
     if recipient is None or recipient.alert_id != alert_id:
@@ -427,7 +426,7 @@ def run_drill(request: Request, name: str, session: DB, user: Coordinator) -> di
 
 
 @router.get("/drills/runs/{run_id}/report", responses={**NOT_FOUND, **CONFLICT})
-def drill_report(run_id: Id, session: DB, _: Reader) -> dict[str, Any]:
+def drill_report(run_id: RowId, session: DB, _: Reader) -> dict[str, Any]:
     if session.get(DrillRun, run_id) is None:
         raise HTTPException(404, f"no drill run {run_id}")
     try:
@@ -496,7 +495,7 @@ def inbound_reports(session: DB, _: Reader, open_only: bool = True) -> list[dict
 
 
 @router.post("/reports/{report_id}/handled", responses=NOT_FOUND)
-def report_handled(report_id: Id, session: DB, user: Operator) -> dict[str, Any]:
+def report_handled(report_id: RowId, session: DB, user: Operator) -> dict[str, Any]:
     try:
         message = reports_service.mark_handled(session, report_id, user.name)
     except LookupError:

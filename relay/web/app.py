@@ -83,4 +83,7 @@ def _json_errors(app: FastAPI) -> None:
         message = "invalid request"
         if unknown:
             message += ": unknown field " + ", ".join(unknown)
+        if not request.url.path.startswith("/api/"):  # e.g. /console/alerts/99999999999999999999
+            fields = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
+            return PlainTextResponse(f"{message}: {fields}", status_code=422)
         return JSONResponse({"error": message, "details": errors}, status_code=422)

@@ -30,6 +30,7 @@ from relay.reports.labels_ja import ALERT_STATE
 from relay.web.console import views
 from relay.web.console.deps import CSRF, DB, Operator, Reader
 from relay.web.console.render import ConsoleError, page, redirect
+from relay.web.ids import RowId
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -222,7 +223,7 @@ def _still_open(alert: Alert, action: str) -> None:
 
 @router.get("/alerts/{alert_id}")
 def alert_page(
-    request: Request, alert_id: int, session: DB, user: Reader, done: str = ""
+    request: Request, alert_id: RowId, session: DB, user: Reader, done: str = ""
 ) -> Response:
     alert = _alert(session, alert_id)
     superseded_by = None
@@ -245,12 +246,12 @@ def alert_page(
 
 
 @router.get("/alerts/{alert_id}/live.json")
-def alert_live(alert_id: int, session: DB, user: Reader) -> dict[str, Any]:
+def alert_live(alert_id: RowId, session: DB, user: Reader) -> dict[str, Any]:
     return views.live(session, _alert(session, alert_id))
 
 
 @router.post("/alerts/{alert_id}/ack", dependencies=[CSRF])
-async def manual_ack(request: Request, alert_id: int, session: DB, user: Operator) -> Response:
+async def manual_ack(request: Request, alert_id: RowId, session: DB, user: Operator) -> Response:
     data = await request.form()
     _alert(session, alert_id)
     org = str(data.get("org") or "").strip()[:64]
@@ -270,7 +271,7 @@ async def manual_ack(request: Request, alert_id: int, session: DB, user: Operato
 
 
 @router.post("/alerts/{alert_id}/cancel", dependencies=[CSRF])
-async def cancel(request: Request, alert_id: int, session: DB, user: Operator) -> Response:
+async def cancel(request: Request, alert_id: RowId, session: DB, user: Operator) -> Response:
     data = await request.form()
     _still_open(_alert(session, alert_id), "取消")
     if data.get("confirm") != "yes":
@@ -288,7 +289,7 @@ async def cancel(request: Request, alert_id: int, session: DB, user: Operator) -
 
 
 @router.post("/alerts/{alert_id}/update", dependencies=[CSRF])
-async def update(request: Request, alert_id: int, session: DB, user: Operator) -> Response:
+async def update(request: Request, alert_id: RowId, session: DB, user: Operator) -> Response:
     data = await request.form()
     earlier = _alert(session, alert_id)
     _still_open(earlier, "更新")

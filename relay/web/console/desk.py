@@ -21,6 +21,7 @@ from relay.web.console import views
 from relay.web.console.alerts import publish
 from relay.web.console.deps import CSRF, DB, Coordinator, Operator, Reader
 from relay.web.console.render import ConsoleError, page, redirect
+from relay.web.ids import RowId
 
 router = APIRouter()
 
@@ -39,7 +40,7 @@ def report_list(request: Request, session: DB, user: Reader, done: str = "") -> 
 
 
 @router.post("/reports/{report_id}/handled", dependencies=[CSRF])
-def report_handled(request: Request, report_id: int, session: DB, user: Operator) -> Response:
+def report_handled(request: Request, report_id: RowId, session: DB, user: Operator) -> Response:
     try:
         inbound_reports.mark_handled(session, report_id, user.name)
     except LookupError:
@@ -153,7 +154,7 @@ def drill_run(request: Request, name: str, session: DB, user: Coordinator) -> Re
 
 
 @router.get("/drills/runs/{run_id}/report")
-def drill_report(request: Request, run_id: int, session: DB, user: Reader) -> Response:
+def drill_report(request: Request, run_id: RowId, session: DB, user: Reader) -> Response:
     """The drill report's own HTML page (relay/reports/formats.py, charts included), with a
     way back to the console on top."""
     if session.get(DrillRun, run_id) is None:
