@@ -31,7 +31,10 @@ PG_ADMIN_URL = os.environ.get(
 TEST_BROKER = os.environ.get("RELAY_TEST_BROKER_URL", "redis://127.0.0.1:6379/14")
 TEST_BROKER_PREFIX = f"relay-test-{os.getpid()}-{uuid.uuid4().hex[:6]}:"
 os.environ.setdefault("RELAY_BROKER_URL", TEST_BROKER)
-os.environ.setdefault("RELAY_BROKER_PREFIX", TEST_BROKER_PREFIX)
+# Assigned, not set by default: an xdist worker inherits the controlling process's variable,
+# and the Celery app (imported once, by whichever test publishes first) must use this worker's
+# prefix, the one its `relay worker` processes are given and flush_test_broker() clears.
+os.environ["RELAY_BROKER_PREFIX"] = TEST_BROKER_PREFIX
 
 
 def flush_test_broker() -> None:
