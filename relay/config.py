@@ -105,6 +105,9 @@ class Settings:
     log_format: str  # "json" (one object per line, for log shippers) or "text" (for people)
     log_level: str
     clock_file: Path | None  # seconds to shift the scheduler's clock by (relay.clock); tests
+    # Reverse proxies whose X-Forwarded-For names the client (sign-in throttling is per
+    # address): comma-separated addresses, or "*" where only the proxy can reach the app.
+    trusted_proxies: str
     workdir: Path
 
     @property
@@ -211,6 +214,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_format=parse("RELAY_LOG_FORMAT", _choice("json", "text"), "json"),
         log_level=parse("RELAY_LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
         clock_file=Path(clock) if (clock := get("RELAY_CLOCK_FILE")) else None,
+        trusted_proxies=get("RELAY_TRUSTED_PROXIES", "127.0.0.1") or "127.0.0.1",
         workdir=workdir,
     )
 

@@ -30,7 +30,8 @@ def serve(
 
     cfg = _production_settings()
     configure_logging(cfg.log_format, cfg.log_level)
-    server.run(create_app(cfg), host=host, port=port)  # uvicorn, with request time limits
+    # uvicorn, with request time limits
+    server.run(create_app(cfg), host=host, port=port, trusted_proxies=cfg.trusted_proxies)
 
 
 def worker(

@@ -99,7 +99,17 @@ class TimedH11Protocol(H11Protocol):
         self.transport.close()  # an app waiting for the body sees the client disconnect
 
 
-def run(app: Any, host: str, port: int) -> None:
-    """Serve `app` until told to stop (SIGINT/SIGTERM), with the time limits above."""
+def run(app: Any, host: str, port: int, trusted_proxies: str = "127.0.0.1") -> None:
+    """Serve `app` until told to stop (SIGINT/SIGTERM), with the time limits above. The
+    client address is X-Forwarded-For's only from `trusted_proxies` (RELAY_TRUSTED_PROXIES)."""
     # log_config=None: uvicorn keeps its hands off logging; its lines go through ours.
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, http=TimedH11Protocol)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        http=TimedH11Protocol,
+        proxy_headers=True,
+        forwarded_allow_ips=trusted_proxies,
+    )

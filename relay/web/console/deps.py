@@ -63,6 +63,7 @@ def _user(request: Request, session: DB) -> User:
         or not user.active
         or not user.password_hash
         or console_session.password_tag(settings, user.password_hash) != state.password_tag
+        or user.session_epoch != state.epoch  # signed out since
     ):
         console_session.end(request)
         raise NotSignedIn()

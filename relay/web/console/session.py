@@ -1,9 +1,13 @@
 """The console's session cookie and CSRF token.
 
-The cookie holds the signed-in user's id, a CSRF token, the time of sign-in and a fingerprint
-of the user's password hash (a new password ends every session of that user). It is signed
-with HMAC-SHA256 under a key derived from RELAY_SECRET_KEY — distinct from the key of the
-acknowledgement links — and sent HttpOnly, SameSite=Lax, Secure when the public URL is https.
+The cookie holds the signed-in user's id, a CSRF token, the time of sign-in, a fingerprint
+of the user's password hash (a new password ends every session of that user) and the user's
+session epoch at sign-in: signing out raises the user's epoch in the database, which ends
+every session of that user at once — on every device, since a cookie cannot be revoked one by
+one without a table of sessions, and a shared duty terminal signed out must be signed out.
+It is signed with HMAC-SHA256 under a key derived from RELAY_SECRET_KEY — distinct from the
+key of the acknowledgement links — and sent HttpOnly, SameSite=Lax, Secure when the public URL
+is https.
 Nothing secret is inside: it is signed, not encrypted.
 
 Every POST carries the session's CSRF token in a hidden form field (`csrf_token`); a POST
@@ -36,6 +40,7 @@ CSRF_FIELD = "csrf_token"
 class ConsoleSession:
     user_id: int | None = None
     password_tag: str = ""
+    epoch: int = 0  # users.session_epoch at sign-in
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     issued: int = field(default_factory=lambda: int(time.time()))
     changed: bool = False  # set a new cookie with the response
@@ -55,7 +60,13 @@ def _sign(settings: Settings, payload: bytes) -> str:
 
 
 def encode(settings: Settings, session: ConsoleSession) -> str:
-    data = {"u": session.user_id, "p": session.password_tag, "c": session.csrf, "t": session.issued}
+    data = {
+        "u": session.user_id,
+        "p": session.password_tag,
+        "e": session.epoch,
+        "c": session.csrf,
+        "t": session.issued,
+    }
     payload = base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode())
     return payload.decode().rstrip("=") + "." + _sign(settings, payload.rstrip(b"="))
 
@@ -70,6 +81,7 @@ def decode(settings: Settings, value: str, now: float | None = None) -> ConsoleS
         session = ConsoleSession(
             user_id=data["u"] if isinstance(data["u"], int) else None,
             password_tag=str(data["p"]),
+            epoch=int(data.get("e", 0)),
             csrf=str(data["c"]),
             issued=int(data["t"]),
         )
@@ -92,10 +104,10 @@ def current(request: Request) -> ConsoleSession:
     return found
 
 
-def start(request: Request, user_id: int, tag: str) -> ConsoleSession:
+def start(request: Request, user_id: int, tag: str, epoch: int) -> ConsoleSession:
     """After a good sign-in: a new session (new CSRF token), so one planted before sign-in
     is worth nothing after it."""
-    session = ConsoleSession(user_id=user_id, password_tag=tag, changed=True)
+    session = ConsoleSession(user_id=user_id, password_tag=tag, epoch=epoch, changed=True)
     request.state.console_session = session
     return session
 
