@@ -29,6 +29,7 @@ pytestmark = [
     ),
 ]
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+expect = playwright.expect
 
 # nishi-1 and nishi-2 answer the SMS (after the simulator's delivery and these delays, halved
 # by speed 2); nishi-3 stays silent and is acknowledged by hand. kana-* are the drill's
@@ -84,11 +85,18 @@ def test_operator_and_coordinator_in_chromium(sqlite_url: str, tmp_path: Path) -
                 )
                 page = operator.new_page()
                 page.set_default_timeout(20_000)
+                refused: list[str] = []  # the console's scripts all run under its CSP
+                page.on("console", lambda m: refused.append(m.text) if "Security" in m.text else 0)
                 _operator(page, base, stack)
                 coordinator = browser.new_context(
                     locale="ja-JP", viewport={"width": 1200, "height": 900}
                 )
-                _coordinator(coordinator.new_page(), base)
+                second = coordinator.new_page()
+                second.on(
+                    "console", lambda m: refused.append(m.text) if "Security" in m.text else 0
+                )
+                _coordinator(second, base)
+                assert refused == []
             finally:
                 browser.close()
 
@@ -118,7 +126,8 @@ def _operator(page: object, base: str, stack: Stack) -> None:
     p.fill("#var_area", "西柴")
     p.fill("#audience", "district:西柴")
     # The preview: three associations, every SMS a 【訓練】 within its segment budget.
-    p.wait_for_function("document.getElementById('preview-summary').dataset.recipients === '3'")
+    # (Waits by locator: the page's CSP forbids string eval, which wait_for_function uses.)
+    expect(p.locator("#preview-summary")).to_have_attribute("data-recipients", "3")
     assert "3 団体・3 人" in p.inner_text("#preview-summary")
     sms = p.inner_text("[data-lang=ja] pre.sms")
     assert sms.startswith("【訓練】") and "西柴" in sms
@@ -139,12 +148,8 @@ def _operator(page: object, base: str, stack: Stack) -> None:
 
     # Live: the page polls; the counts move as the simulator delivers and the leaders reply.
     p.evaluate("window.notReloaded = true")
-    p.wait_for_function(
-        "document.getElementById('acknowledged').textContent === '2'", timeout=60_000
-    )
-    p.wait_for_function(
-        "document.querySelector('[data-count=\"sms.delivered\"]').textContent === '3'"
-    )
+    expect(p.locator("#acknowledged")).to_have_text("2", timeout=60_000)
+    expect(p.locator('[data-count="sms.delivered"]')).to_have_text("3")
     assert p.evaluate("window.notReloaded") is True  # updated in place, not by reloading
     silent = p.locator("#silent tbody tr")
     assert silent.count() == 1 and silent.get_attribute("data-org") == "nishi-3"

@@ -15,11 +15,20 @@ from relay.config import Settings, load_settings
 from relay.db import session_factory
 from relay.web import api, console, links, metrics, status_ingest, twilio_webhooks
 from relay.web.body_limit import BodyLimit
+from relay.web.headers import SecurityHeaders
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    app = FastAPI(title="Kanazawa emergency information relay", version="0.1.0", lifespan=_lifespan)
+    # No /docs or /redoc: FastAPI's pages load their JavaScript from a CDN, which would run on
+    # the console's origin. The description itself stays at /openapi.json.
+    app = FastAPI(
+        title="Kanazawa emergency information relay",
+        version="0.1.0",
+        lifespan=_lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.include_router(twilio_webhooks.router)
     app.include_router(links.router)
@@ -58,6 +67,7 @@ def _json_errors(app: FastAPI) -> None:
 
     # Bodies over the limit are a 413, declared or streamed in chunks (relay/web/body_limit.py).
     app.add_middleware(BodyLimit, max_bytes=api.MAX_BODY)
+    app.add_middleware(SecurityHeaders)  # outermost: error responses get the headers too
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

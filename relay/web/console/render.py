@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from relay.reports import labels_ja
 from relay.timefmt import local
 from relay.web.console import session as console_session
+from relay.web.headers import nonce_of
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates" / "console"
 
@@ -65,13 +66,13 @@ def page(
     html = _env.get_template(template).render(
         user=user,
         csrf=console_session.current(request).csrf,
+        csp_nonce=nonce_of(request.state),  # <script nonce=…> (relay/web/headers.py)
         path=request.url.path,
         **context,
     )
     response = HTMLResponse(html, status_code=status_code)
     # Console pages show names and alert texts: keep them out of shared caches.
     response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
     console_session.attach(request, response)
     return response
 
