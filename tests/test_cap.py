@@ -12,7 +12,7 @@ import copy
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -705,3 +705,43 @@ def test_the_relays_validator_agrees_with_the_xsd_on_edge_cases(schema, document
 @given(document=mutated())
 def test_hypothesis_the_relays_validator_agrees_with_the_xsd(schema, document) -> None:
     agree(schema, document)
+
+
+def _with_times(document: str, **times: str) -> bytes:
+    """FOREIGN with <effective>/<onset>/<expires> in its Japanese info (schema order)."""
+    stamps = "".join(f"<{tag}>{value}</{tag}>" for tag, value in times.items())
+    ja = "<certainty>Likely</certainty>\n    <area>"
+    assert ja in document
+    return document.replace(ja, f"<certainty>Likely</certainty>{stamps}\n    <area>").encode()
+
+
+def test_an_expired_document_is_refused_saying_when(api, db_url, xsd) -> None:
+    before = row_counts(db_url)
+    expired = _with_times(FOREIGN, expires="2026-11-29T07:30:00+09:00")
+    assert_valid(xsd, expired)
+    response = import_cap(api, expired)
+    assert response.status_code == 422, response.text
+    assert "expired at 2026-11-29 07:30:00 (Asia/Tokyo)" in response.json()["error"]
+    assert row_counts(db_url) == before
+
+
+def test_document_times_are_kept_and_every_export_says_when_it_expires(api, db_url, xsd) -> None:
+    later = datetime.now(UTC) + timedelta(hours=3)
+    stamp = later.astimezone(TOKYO).replace(microsecond=0).isoformat()
+    document = _with_times(
+        FOREIGN, effective="2026-11-29T06:30:00+09:00", onset="2026-11-29T06:40:00+09:00",
+        expires=stamp,
+    )  # fmt: skip
+    response = import_cap(api, document)
+    assert response.status_code == 201, response.text
+    imported = assert_valid(xsd, export(api, response.json()["id"]))
+    for info in imported.findall("c:info", C):
+        assert text(info, "c:onset") == "2026-11-29T06:40:00+09:00"
+        assert text(info, "c:expires") == stamp
+    # The relay's own alert expires at its acknowledgement deadline, in +09:00.
+    own = issue(api, EARTHQUAKE)
+    with transaction(db_url) as session:
+        alert = session.get(Alert, own)
+        deadline = alert.ack_deadline.astimezone(TOKYO).replace(microsecond=0).isoformat()
+    root = assert_valid(xsd, export(api, own))
+    assert {text(i, "c:expires") for i in root.findall("c:info", C)} == {deadline}

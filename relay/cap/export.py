@@ -12,6 +12,7 @@ ward's registered local leaders, not the public.
 from __future__ import annotations
 
 import email.utils
+from datetime import datetime
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 from sqlalchemy import select
@@ -56,7 +57,17 @@ def _pair(parent: Element, tag: str, name: str, value: str) -> None:
 
 def cap_time(alert: Alert) -> str:
     """CAP times: seconds, no fraction, the zone as +09:00 (the schema's pattern)."""
-    return alert.sent_at.astimezone(TOKYO).replace(microsecond=0).isoformat()
+    return cap_datetime(alert.sent_at)
+
+
+def cap_datetime(moment: datetime) -> str:
+    return moment.astimezone(TOKYO).replace(microsecond=0).isoformat()
+
+
+def expires_of(alert: Alert) -> datetime | None:
+    """When the alert stops being news: the imported document's own <expires>, else the
+    relay's acknowledgement deadline (its workflow ends there)."""
+    return alert.expires_at or alert.ack_deadline
 
 
 def cap_sender(alert: Alert) -> str:
@@ -161,6 +172,13 @@ def export_alert(session: Session, alert: Alert) -> bytes:
         _pair(info, "eventCode", TEMPLATE_CODE, alert.template)
         if alert.evacuation_level is not None:
             _pair(info, "eventCode", LEVEL_CODE, str(alert.evacuation_level))
+        for tag, moment in (
+            ("effective", alert.effective_at),
+            ("onset", alert.onset_at),
+            ("expires", expires_of(alert)),
+        ):
+            if moment is not None:
+                _text(info, tag, cap_datetime(moment))
         _text(info, "senderName", SENDER_NAME[lang])
         for key in ("headline", "description", "instruction"):
             if texts[key]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as SafeET
@@ -32,6 +32,7 @@ from relay.config import Settings
 from relay.directory.audience import Audience
 from relay.messages import default_composer
 from relay.models import Alert
+from relay.timefmt import local
 
 RELAYED_STATUSES = ("Actual", "Exercise", "Test")
 IMPORT_ACTION = "alert.import_cap"
@@ -61,6 +62,9 @@ class CapDocument:
     language: str  # the info block the template and variables were read from
     template: str
     variables: dict[str, str]
+    effective: datetime | None = None
+    onset: datetime | None = None
+    expires: datetime | None = None
 
 
 def parse_document(data: bytes) -> Element:
@@ -145,8 +149,9 @@ def _variables(info: Element, template: str) -> dict[str, str]:
     return variables
 
 
-def read_document(data: bytes) -> CapDocument:
-    """A valid CAP 1.2 alert the relay can issue, or CapImportError with the reason."""
+def read_document(data: bytes, now: datetime | None = None) -> CapDocument:
+    """A valid CAP 1.2 alert the relay can issue, or CapImportError with the reason (an
+    expired document included: its <expires> is before `now`)."""
     root = parse_document(data)
     status = _child_text(root, "status") or ""
     msg_type = _child_text(root, "msgType") or ""
@@ -158,6 +163,13 @@ def read_document(data: bytes) -> CapDocument:
             "POST /api/v1/alerts/{id}/update or /cancel"
         )
     lang, info = _choose_info(root)
+    times = {tag: _time(info, tag) for tag in ("effective", "onset", "expires")}
+    expires = times["expires"]
+    if expires is not None and expires <= (now or datetime.now(UTC)):
+        raise CapImportError(
+            f"refused: the document expired at {local(expires)} (Asia/Tokyo); "
+            "nothing is sent for an alert that is over"
+        )
     template = _template(info)
     return CapDocument(
         identifier=_child_text(root, "identifier") or "",
@@ -168,7 +180,14 @@ def read_document(data: bytes) -> CapDocument:
         language=lang,
         template=template,
         variables=_variables(info, template),
+        **times,
     )
+
+
+def _time(info: Element, tag: str) -> datetime | None:
+    """A CAP time of the info block (the schema has checked its shape: zone, no fraction)."""
+    text = (_child_text(info, tag) or "").strip()
+    return datetime.fromisoformat(text).astimezone(UTC) if text else None
 
 
 def issue_request(
@@ -228,6 +247,8 @@ def import_alert(
     try:
         with session.begin_nested():
             alert.source_sender, alert.source_identifier = document.sender, document.identifier
+            alert.effective_at, alert.onset_at = document.effective, document.onset
+            alert.expires_at = document.expires
             session.flush()
     except IntegrityError:
         # Two copies at once: the other committed first (PostgreSQL waited for it on the
