@@ -93,16 +93,24 @@ def test_real_secrets_pass() -> None:
     require_strong_secrets(load_settings(env))
 
 
-@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["worker"], ["scheduler"]])
+@pytest.mark.parametrize("command", ["serve", "worker", "scheduler"])
 def test_long_running_processes_refuse_to_start_on_default_secrets(command, tmp_path) -> None:
-    from tests.harness import run_relay
+    import httpx
 
+    from tests.harness import free_port, run_relay
+
+    port = free_port()
+    args = [command, "--port", str(port)] if command == "serve" else [command]
     env = {**PUBLIC, "RELAY_WORKDIR": str(tmp_path / "var")}
-    refused = run_relay(command, tmp_path, env, timeout=60)
-    assert refused.returncode == 2
-    lines = refused.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("relay: configuration error: RELAY_SECRET_KEY:")
-    assert "Traceback" not in refused.stderr
-    env["RELAY_SECRET_KEY"] = STRONG_KEY
-    refused = run_relay(command, tmp_path, env, timeout=60)
-    assert refused.returncode == 2 and "TWILIO_AUTH_TOKEN:" in refused.stderr
+    for named in ("RELAY_SECRET_KEY", "TWILIO_AUTH_TOKEN"):
+        refused = run_relay(args, tmp_path, env, timeout=60)  # returns: it did not keep running
+        assert refused.returncode == 2
+        assert refused.stdout == ""
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1, refused.stderr
+        assert lines[0].startswith(f"relay: configuration error: {named}: ")
+        env["RELAY_SECRET_KEY"] = STRONG_KEY  # the key fixed, the token is refused next
+    assert not (tmp_path / "var").exists()  # refused before opening a database or broker
+    if command == "serve":
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)

@@ -102,6 +102,18 @@ def test_serve_worker_and_scheduler_on_the_defaults_send_an_alert(tmp_path: Path
         sim_thread.stop()
     log = (tmp_path / "worker.log").read_text(encoding="utf-8")
     assert "Unrecoverable error" not in log and "Traceback" not in log
+    assert processes[1].proc is not None and processes[1].proc.returncode == 0  # SIGTERM: clean
+
+
+def test_a_worker_that_cannot_start_exits_non_zero(tmp_path: Path) -> None:
+    """systemd and compose restart or report a worker by its exit code: one that died at start
+    (here: its broker file is not a database) must not exit 0 as if stopped on purpose. Celery's
+    app.start() dropped the code."""
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "broker.sqlite").write_bytes(b"not a database " * 300)
+    done = run_relay(["worker", "--loglevel=WARNING"], tmp_path, {}, timeout=60)
+    assert done.returncode != 0, (done.stdout + done.stderr)[-2000:]
+    assert "Unrecoverable error" in done.stdout + done.stderr
 
 
 def _answers(url: str) -> bool:

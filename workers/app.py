@@ -1,9 +1,9 @@
 """The Celery app: broker, queues, delivery semantics.
 
-Two queues: `alerts` (real) is always served before `exercises` (drills and tests): the Redis
-transport is told to poll queues in the listed order rather than round-robin, and each worker
-process reserves one task at a time, so a real alert waits behind at most the batch a process
-is already sending.
+Two queues: `alerts` (real) is always served before `exercises` (drills and tests): the broker
+polls queues in the listed order rather than round-robin (Redis: `queue_order_strategy`; the
+embedded SQLite broker: workers/embedded_broker.py), and each worker process reserves one task
+at a time, so a real alert waits behind at most the batch a process is already sending.
 """
 
 from __future__ import annotations
@@ -19,15 +19,29 @@ from relay.db import engine_for
 from relay.delivery.outbox import QUEUES
 from relay.delivery.runtime import reset_runtime
 from relay.logs import configure as configure_logging
+from workers import embedded_broker
+
+_SQLA = "sqla+"
 
 
 def broker_url(settings: Settings) -> str:
+    """The URL Celery connects to: for a SQLite broker, without kombu's `sqla+` prefix, which
+    would pick kombu's own transport over `broker_transport`'s (embedded_broker.Transport)."""
     if settings.embedded_broker:
         # kombu's SQLAlchemy transport on a SQLite file: durable, no server; one worker only
         # (FINDINGS: embedded mode). Never the filesystem transport: it loses messages.
         settings.workdir.mkdir(parents=True, exist_ok=True)
-        return f"sqla+sqlite:///{settings.embedded_broker_path.resolve()}"
+        return f"sqlite:///{settings.embedded_broker_path.resolve()}"
+    if settings.broker_url.startswith(_SQLA):
+        return settings.broker_url[len(_SQLA) :]
     return settings.broker_url
+
+
+def broker_transport(settings: Settings) -> str | None:
+    """The transport class for a SQLite broker; None: kombu's, from the URL's scheme."""
+    if settings.embedded_broker or settings.broker_url.startswith(_SQLA):
+        return embedded_broker.TRANSPORT
+    return None
 
 
 def transport_options(settings: Settings) -> dict[str, object]:
@@ -35,10 +49,10 @@ def transport_options(settings: Settings) -> dict[str, object]:
     transport hands every option to create_engine(), which refuses Redis's (the embedded
     worker crashed at start with a TypeError and nothing was ever sent)."""
     if not settings.broker_url.startswith("redis"):
-        # Embedded (SQLite) or memory: no visibility timeout to set (the SQLAlchemy transport
-        # deletes a message once delivered; recovery of a dead worker's sends comes from the
-        # database's claims, not the broker) and queues are polled in turn, so there a real
-        # alert does not overtake a drill already queued. One worker, small set-ups.
+        # SQLite: queue order and polling interval are set in embedded_broker.Transport, not
+        # here. It has no visibility timeout (a message is hidden once delivered; a worker
+        # killed outright loses its reserved task, and recovery of its sends comes from the
+        # database's claims). Memory (the demo, one process): nothing to set.
         return {}
     return {
         "queue_order_strategy": "priority",
@@ -56,6 +70,7 @@ def make_app() -> Celery:
     settings = load_settings()
     app = Celery("relay", broker=broker_url(settings), include=["workers.tasks"])
     app.conf.update(
+        broker_transport=broker_transport(settings),
         task_queues=[Queue(name) for name in QUEUES],
         task_default_queue="alerts",
         task_serializer="json",
@@ -74,6 +89,24 @@ def make_app() -> Celery:
 
 
 app = make_app()
+
+
+def start_worker(argv: list[str]) -> int:
+    """`celery ARGV` (a `worker` command) on this app; its exit code. Celery's app.start()
+    drops it (click returns the code when not standalone, and start() ignores the return), so
+    a worker that died at start ("Unrecoverable error") exited 0 and systemd or compose never
+    knew."""
+    from celery.bin.celery import celery as command
+    from click.exceptions import Exit
+
+    command.params[0].default = app  # as app.start() passes the app
+    try:
+        code = command.main(args=argv, standalone_mode=False)
+    except Exit as exc:  # click before 8.0 raised it instead of returning
+        code = exc.exit_code
+    finally:
+        command.params[0].default = None
+    return code if isinstance(code, int) else 0
 
 
 @setup_logging.connect

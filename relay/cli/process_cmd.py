@@ -23,12 +23,12 @@ def serve(
     port: Annotated[int, typer.Option(help="port")] = 8000,
 ) -> None:
     """The HTTP app: API, Twilio webhooks, acknowledgement links, console."""
+    cfg = _production_settings()  # before the imports: workers.app creates the broker file
     from relay.logs import configure as configure_logging
     from relay.web import server
     from relay.web.app import create_app
     from workers import tasks  # noqa: F401  (entry point: registers the outbox publisher)
 
-    cfg = _production_settings()
     configure_logging(cfg.log_format, cfg.log_level)
     # uvicorn, with request time limits
     server.run(create_app(cfg), host=host, port=port, trusted_proxies=cfg.trusted_proxies)
@@ -42,7 +42,7 @@ def worker(
     """A Celery worker: dispatches and sends alerts."""
     cfg = _production_settings()  # fail fast on bad configuration, before Celery starts
     from relay.logs import configure as configure_logging
-    from workers.app import app as celery_app
+    from workers.app import start_worker
 
     # Before Celery starts, so its start-up warnings are JSON lines too.
     configure_logging(cfg.log_format, loglevel.upper())
@@ -50,7 +50,7 @@ def worker(
     if cfg.embedded_broker and concurrency > 1:
         concurrency = 1  # the embedded SQLite broker takes exactly one consumer
     # -q: no start-up banner; the worker's output is JSON lines only (relay.logs).
-    code = celery_app.start(
+    code = start_worker(
         [
             "-q",
             "worker",
@@ -62,7 +62,7 @@ def worker(
             "--without-heartbeat",
         ]
     )
-    if code:  # e.g. an unrecoverable error at start: say so to systemd / compose, not 0
+    if code:  # e.g. an unrecoverable error at start (Celery logged it): not 0
         raise typer.Exit(code)
 
 
