@@ -99,8 +99,16 @@ def test_wrong_passwords_from_one_address_do_not_lock_the_operator_out(app, db_u
     with TestClient(app, client=ATTACKER) as attacker, TestClient(app, client=OFFICE) as office:
         for _ in range(PAIR_LIMIT):
             assert _login(attacker, "operator", "guess-guess-guess") == 401
-        # The attacker's address is refused for that name, even with the right password...
-        assert _login(attacker, "operator", PASSWORD) == 429
+        # The attacker's address is refused for that name, even with the right password,
+        # saying why and what to do...
+        refused = attacker.post(
+            "/console/login",
+            data={"name": "operator", "password": PASSWORD,
+                  "csrf_token": csrf_of(attacker.get("/console/login").text)},
+        )  # fmt: skip
+        assert refused.status_code == 429
+        assert "このユーザー名はこの端末から" in refused.text and "別の端末から" in refused.text
+        assert attacker.get("/console", follow_redirects=False).status_code == 303  # not in
         # ...while the operator signs in from the office as always.
         assert _login(office, "operator", PASSWORD) == 303
         assert office.get("/console", follow_redirects=False).status_code == 200
@@ -117,3 +125,15 @@ def test_one_address_spraying_names_is_refused_whole(app, db_url) -> None:
         )  # fmt: skip
         assert refused.status_code == 429 and "この端末（アドレス）から" in refused.text
         assert _login(office, "viewer", PASSWORD) == 303
+
+
+def test_an_ipv6_client_is_counted_by_its_64_not_by_each_address(app, db_url) -> None:
+    """One subscriber holds a whole /64: a new address from it per try is still one client."""
+    prefix = "2001:db8:5:7"
+    for n in range(ADDRESS_LIMIT):
+        with TestClient(app, client=(f"{prefix}::{n + 1:x}", 40000)) as attacker:
+            assert _login(attacker, f"name-{n}", "guess-guess-guess") == 401
+    with TestClient(app, client=(f"{prefix}:ffff::9", 40000)) as fresh_address:
+        assert _login(fresh_address, "viewer", PASSWORD) == 429
+    with TestClient(app, client=("2001:db8:5:8::1", 40000)) as next_subscriber:
+        assert _login(next_subscriber, "viewer", PASSWORD) == 303

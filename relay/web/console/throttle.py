@@ -9,6 +9,15 @@ typing five wrong passwords for their name (issue 18). Instead:
   (one address cannot spray names or flood the server with scrypt).
 A guesser with many addresses gets 5 tries per address per name in 15 minutes.
 
+An "address" is an IPv4 address, or an IPv6 /64: one subscriber holds a whole /64 and can
+use 2^64 addresses from it, so counting IPv6 per address would bound nothing.
+
+Nothing is counted per name alone, not even to slow it down: a refusal per name is the lockout
+again, a queue per name puts the operator behind the attacker's tries, and a fixed delay does
+not slow a guesser who tries in parallel. What holds many addresses back is the per-address
+bound and the passwords themselves (at least 10 characters, scrypt; relay/accounts/passwords.py);
+every refusal is logged with the name.
+
 The client address is the connection's, or the reverse proxy's X-Forwarded-For when the proxy
 is trusted (RELAY_TRUSTED_PROXIES, relay/web/server.py). Kept in the web process's memory (one
 per app): several web processes each count on their own, which still bounds guessing; a
@@ -17,6 +26,7 @@ restart forgets, which errs on letting staff in.
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections import OrderedDict, deque
@@ -47,6 +57,7 @@ class SignInThrottle:
     def blocked(self, name: str, address: str, now: float | None = None) -> str | None:
         """Why this attempt is refused unchecked ("name" or "address"), or None."""
         at = now or time.monotonic()
+        address = network(address)
         with self._lock:
             if len(self._recent(("address", address), at)) >= self.address_limit:
                 return "address"
@@ -56,6 +67,7 @@ class SignInThrottle:
 
     def failed(self, name: str, address: str, now: float | None = None) -> None:
         at = now or time.monotonic()
+        address = network(address)
         with self._lock:
             for key in (_pair(name, address), ("address", address)):
                 self._recent(key, at).append(at)
@@ -65,7 +77,21 @@ class SignInThrottle:
 
     def succeeded(self, name: str, address: str) -> None:
         with self._lock:
-            self._failures.pop(_pair(name, address), None)
+            self._failures.pop(_pair(name, network(address)), None)
+
+
+def network(address: str) -> str:
+    """What one client is counted as: an IPv4 address (also when written IPv4-mapped, as a
+    dual-stack socket reports it), an IPv6 /64; anything else (no address) as it is."""
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])  # fe80::1%eth0: the zone is not ours
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def _pair(name: str, address: str) -> tuple[str, ...]:
