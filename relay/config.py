@@ -237,12 +237,15 @@ def require_strong_secrets(settings: Settings) -> None:
     URL is loopback. Raise ConfigError naming the first weak variable."""
     if is_loopback(settings.public_url):
         return
-    weak = [name for name, value in (("RELAY_SECRET_KEY", settings.secret_key),) if _weak(value)]
-    weak += ["TWILIO_AUTH_TOKEN" for token in settings.twilio_auth_tokens if _weak(token)][:1]
-    if weak:
-        raise ConfigError(
-            f"{weak[0]}: a built-in, placeholder or short value (under {STRONG_SECRET_LEN} "
-            f"characters) with a public RELAY_PUBLIC_URL ({settings.public_url}); anyone could "
-            "forge acknowledgements. Set the real one (a key: python3 -c 'import secrets; "
-            "print(secrets.token_urlsafe(32))')"
-        )
+    if _weak(settings.secret_key):
+        weak = "RELAY_SECRET_KEY"
+    elif any(_weak(token) for token in settings.twilio_auth_tokens):
+        weak = "TWILIO_AUTH_TOKEN"  # rotation tokens included: each one is accepted
+    else:
+        return
+    raise ConfigError(
+        f"{weak}: a built-in, placeholder or short value (under {STRONG_SECRET_LEN} "
+        f"characters) with a public RELAY_PUBLIC_URL ({settings.public_url}); anyone could "
+        "forge acknowledgements. Set the real one (a key: python3 -c 'import secrets; "
+        "print(secrets.token_urlsafe(32))')"
+    )

@@ -41,18 +41,9 @@ def _set_call(db_url: str, call_id: int, state: str, sent_at: datetime) -> None:
         call.state, call.sent_at = state, sent_at
 
 
-def _dispatched(db_url: str, alert_id: int) -> None:
-    """What the worker's dispatch task does first: the alert becomes active."""
-    with transaction(db_url) as session:
-        plan_batches(session, alert_id)
-
-
-def _tick_at(db_url: str, at: datetime) -> None:
-    with transaction(db_url) as session:
-        escalation.tick(session, now=at)
-
-
-def test_silent_only_after_the_second_call_ends(db_url: str) -> None:
+def _call_only_alert(db_url: str, recall_after: timedelta | None) -> int:
+    """A cascade of calls to the one landline (2 min to the call's turn end), dispatched as the
+    worker's dispatch task does first: the alert becomes active."""
     alert_id, _ = issue_to_everyone(
         db_url,
         webhook_settings(db_url),
@@ -63,9 +54,20 @@ def test_silent_only_after_the_second_call_ends(db_url: str) -> None:
         template="drill",
         voice_after=timedelta(minutes=2),
         next_contact_after=timedelta(minutes=4),
-        recall_after=timedelta(minutes=5),
+        recall_after=recall_after,
     )
-    _dispatched(db_url, alert_id)
+    with transaction(db_url) as session:
+        plan_batches(session, alert_id)
+    return alert_id
+
+
+def _tick_at(db_url: str, at: datetime) -> None:
+    with transaction(db_url) as session:
+        escalation.tick(session, now=at)
+
+
+def test_silent_only_after_the_second_call_ends(db_url: str) -> None:
+    alert_id = _call_only_alert(db_url, recall_after=timedelta(minutes=5))
     start = datetime.now(UTC)
     (first,) = _calls(db_url, alert_id)
     _set_call(db_url, first.id, "no_answer", start)  # nobody home at the first call
@@ -89,19 +91,7 @@ def test_silent_only_after_the_second_call_ends(db_url: str) -> None:
 
 
 def test_a_call_never_heard_of_again_does_not_hold_the_report_for_ever(db_url: str) -> None:
-    alert_id, _ = issue_to_everyone(
-        db_url,
-        webhook_settings(db_url),
-        directory=LANDLINE_ONLY,
-        channels=("voice",),
-        mode="cascade",
-        status="Exercise",
-        template="drill",
-        voice_after=timedelta(minutes=2),
-        next_contact_after=timedelta(minutes=4),
-        recall_after=None,
-    )
-    _dispatched(db_url, alert_id)
+    alert_id = _call_only_alert(db_url, recall_after=None)
     start = datetime.now(UTC)
     (call,) = _calls(db_url, alert_id)
     _set_call(db_url, call.id, "sent", start)  # placed; its status callback is lost

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
 
+from relay.db import transaction
+from relay.models import Alert, Delivery, DrillRun
 from relay.web.app import create_app
 from tests.console_support import sign_in
 from tests.test_console import issue
@@ -57,8 +60,6 @@ def test_console_pages_run_only_their_own_scripts(client, console_settings) -> N
 def test_the_link_page_sends_no_referrer_and_cannot_be_framed(db_url: str) -> None:
     settings = webhook_settings(db_url)
     issue_to_everyone(db_url, settings)
-    from relay.db import transaction
-    from relay.models import Delivery
 
     with transaction(db_url) as session:
         body = session.query(Delivery.body).first()
@@ -83,10 +84,6 @@ def test_api_answers_are_not_sniffed_and_docs_pages_are_not_served(client) -> No
 
 
 def test_a_drill_report_page_cannot_be_framed(client, console_settings) -> None:  # noqa: F811
-    from datetime import UTC, datetime
-
-    from relay.db import transaction
-    from relay.models import Alert, DrillRun
 
     alert_id = issue(console_settings)
     with transaction(console_settings.database_url) as session:
