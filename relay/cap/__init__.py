@@ -2,6 +2,6 @@
 as an alert (`importing`), and the document checks (`schema`).
 
 May import: foundation, messages, directory, alerts.
-Must not import: accounts, delivery, replies, drills, reports, web, cli, channels, simulator,
-workers.
+Must not import: questions, accounts, delivery, replies, drills, reports, web, cli, channels,
+simulator, workers.
 """

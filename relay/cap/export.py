@@ -1,4 +1,4 @@
-"""CAP 1.2 out (SPEC 3, 5.2): an Alert as a CAP document. (In: relay/cap_import.py.)
+"""CAP 1.2 out (SPEC 3, 5.2): an Alert as a CAP document. (In: relay/cap/importing.py.)
 
 One <info> per language (ja-JP, en-US and ja-JP-x-easy: easy Japanese is Japanese
 with a private-use subtag, as the message catalog names it), `sent` in Asia/Tokyo with +09:00,
@@ -12,6 +12,7 @@ ward's registered local leaders, not the public.
 from __future__ import annotations
 
 import email.utils
+import uuid
 from datetime import datetime
 from xml.etree.ElementTree import Element, SubElement, tostring
 
@@ -37,6 +38,9 @@ TEMPLATE_CODE = "relay:template"
 VARIABLE_PREFIX = "relay:variable:"
 REFERENCE_PARAMETER = "relay:reference"
 LEVEL_CODE = "evacuationLevel"
+# The built-in template of documents relayed as issued (relay/cap/importing.py): their own
+# event name stays in every language.
+RELAYED_TEMPLATE = "cap-relay"
 
 
 def cap_tag(tag: str) -> str:
@@ -127,7 +131,7 @@ def _infos(alert: Alert) -> list[tuple[str, dict[str, str]]]:
             (
                 lang,
                 {
-                    "event": info.event,
+                    "event": alert.event if alert.template == RELAYED_TEMPLATE else info.event,
                     "headline": info.headline,
                     "description": info.description,
                     "instruction": info.instruction,
@@ -143,20 +147,44 @@ def _areas(alert: Alert) -> list[str]:
 
 
 def export_alert(session: Session, alert: Alert) -> bytes:
-    """The alert as a CAP 1.2 XML document (UTF-8)."""
+    """The alert as a CAP 1.2 XML document (UTF-8). A cancelled alert exports as its
+    cancellation: the Cancel notice the relay sent to those already reached, or, when nobody
+    had been reached (no notice was sent), a msgType Cancel of the alert's own texts, sent when
+    it was cancelled, referring to it (identifier derived from the alert's, so it is stable)."""
+    if alert.state != "cancelled":
+        return _document(session, alert, alert.identifier, alert.sent_at, alert.msg_type)
+    notice = session.scalar(
+        select(Alert).where(Alert.supersedes_id == alert.id, Alert.msg_type == "Cancel")
+    )
+    if notice is not None:
+        return _document(session, notice, notice.identifier, notice.sent_at, notice.msg_type)
+    identifier = f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, alert.identifier + '#cancel')}"
+    references = f"{cap_sender(alert)},{alert.identifier},{cap_time(alert)}"
+    sent = alert.closed_at or alert.sent_at
+    return _document(session, alert, identifier, sent, "Cancel", references)
+
+
+def _document(
+    session: Session,
+    alert: Alert,
+    identifier: str,
+    sent: datetime,
+    msg_type: str,
+    references: str | None = None,
+) -> bytes:
     root = Element(cap_tag("alert"))
-    _text(root, "identifier", alert.identifier)
+    _text(root, "identifier", identifier)
     _text(root, "sender", cap_sender(alert))
-    _text(root, "sent", cap_time(alert))
+    _text(root, "sent", cap_datetime(sent))
     _text(root, "status", alert.status)
-    _text(root, "msgType", alert.msg_type)
+    _text(root, "msgType", msg_type)
     _text(root, "scope", alert.scope)
     if alert.scope == "Restricted":
         _text(root, "restriction", RESTRICTION)
     note = _note(alert)
     if note:
         _text(root, "note", note)
-    references = _references(session, alert)
+    references = references or _references(session, alert)
     if references:
         _text(root, "references", references)
     for lang, texts in _infos(alert):

@@ -3,12 +3,21 @@ alongside (CAP has no place for them).
 
 Parsed with defusedxml with DTDs forbidden, so no external entities and no entity expansion:
 XXE and billion-laughs documents are refused before anything is built. Then checked against
-OASIS's CAP 1.2 schema (relay/cap/schema.py) and mapped to an IssueRequest. The texts recipients
-get always come from the relay's templates: the document chooses the template (eventCode
-`relay:template`, or its <event> name) and the variables (parameters `relay:variable:NAME`;
-eventCode `evacuationLevel` and <areaDesc> fill `level` and `area` when absent). Only msgType
-Alert with status Actual, Exercise or Test is relayed: updates and cancels of the relay's own
-alerts go through their endpoints. A document (sender, identifier) is issued once.
+OASIS's CAP 1.2 schema (relay/cap/schema.py) and mapped to an IssueRequest.
+
+A document that names one of the relay's templates (eventCode `relay:template`, or its <event>
+name) is sent in that template's words, with variables from parameters `relay:variable:NAME`
+(eventCode `evacuationLevel` and <areaDesc> fill `level` and `area` when absent). Any other
+document is relayed as issued, through the built-in `cap-relay` template: its own headline,
+description and instruction (the Japanese info first, an en-* info as the English text), its
+own event, category, urgency, severity and certainty — and only when one of its areas covers
+the ward (relay/cap/areas.py). Any document with areas must cover the ward.
+
+Only msgType Alert with status Actual, Exercise or Test is relayed: updates and cancels of the
+relay's own alerts go through their endpoints. An expired document is refused. A document
+(sender, identifier) is issued once. The relay recognises its own exports (its sender and one
+of its identifiers): re-issuing one is a deliberate resend, so the <expires> the export took
+from the original's acknowledgement deadline does not refuse it.
 """
 
 from __future__ import annotations
@@ -26,7 +35,16 @@ from sqlalchemy.orm import Session
 
 from relay import audit
 from relay.alerts.issuing import CHANNELS, IssueRequest, issue_alert
-from relay.cap.export import LANGUAGE_OF, LEVEL_CODE, TEMPLATE_CODE, VARIABLE_PREFIX, cap_tag
+from relay.cap.areas import Area, any_covers_ward
+from relay.cap.export import (
+    LANGUAGE_OF,
+    LEVEL_CODE,
+    RELAYED_TEMPLATE,
+    TEMPLATE_CODE,
+    VARIABLE_PREFIX,
+    cap_sender,
+    cap_tag,
+)
 from relay.cap.schema import CapSchemaError, validate
 from relay.config import Settings
 from relay.directory.audience import Audience
@@ -65,6 +83,8 @@ class CapDocument:
     effective: datetime | None = None
     onset: datetime | None = None
     expires: datetime | None = None
+    # A relayed-as-issued document's own event and CAP codes (None: the template's).
+    cap_fields: dict[str, str] | None = None
 
 
 def parse_document(data: bytes) -> Element:
@@ -97,14 +117,19 @@ def _pairs(info: Element, tag: str) -> list[tuple[str, str]]:
     ]
 
 
+def _language_of(info: Element) -> str:
+    """The relay's language of an info block: any en-* is English (CAP's default is en-US)."""
+    code = (_child_text(info, "language") or "en-US").strip().lower()
+    return LANGUAGE_OF.get(code, "en" if code.startswith("en") else code)
+
+
 def _choose_info(root: Element) -> tuple[str, Element]:
     infos = root.findall(cap_tag("info"))
     if not infos:
         raise CapImportError("the document has no <info>: nothing to tell recipients")
     by_language: dict[str, Element] = {}
     for info in infos:
-        code = (_child_text(info, "language") or "en-US").strip().lower()
-        by_language.setdefault(LANGUAGE_OF.get(code, code), info)
+        by_language.setdefault(_language_of(info), info)
     # Japanese first: it is the relay's primary language and its templates' reference text.
     for lang in ("ja", "en", "ja-easy"):
         if lang in by_language:
@@ -127,10 +152,7 @@ def _template(info: Element) -> str:
     for name in known:
         if event and event in composer.spec(name).cap.event.values():
             return name
-    raise CapImportError(
-        f"cannot tell which template <event>{event}</event> is: add an eventCode "
-        f"{TEMPLATE_CODE} with one of {', '.join(known)}"
-    )
+    return RELAYED_TEMPLATE
 
 
 def _variables(info: Element, template: str) -> dict[str, str]:
@@ -149,9 +171,83 @@ def _variables(info: Element, template: str) -> dict[str, str]:
     return variables
 
 
-def read_document(data: bytes, now: datetime | None = None) -> CapDocument:
-    """A valid CAP 1.2 alert the relay can issue, or CapImportError with the reason (an
-    expired document included: its <expires> is before `now`)."""
+def _areas(root: Element) -> list[Area]:
+    """Every <area> of every <info>: the Japanese info may name the area the English omits."""
+    areas = []
+    for element in root.iterfind(f"{cap_tag('info')}/{cap_tag('area')}"):
+        areas.append(
+            Area(
+                desc=_child_text(element, "areaDesc") or "",
+                geocodes=tuple(_pairs(element, "geocode")),
+                polygons=tuple(p.text or "" for p in element.findall(cap_tag("polygon"))),
+                circles=tuple(c.text or "" for c in element.findall(cap_tag("circle"))),
+            )
+        )
+    return areas
+
+
+def _check_areas(root: Element, template: str) -> None:
+    areas = _areas(root)
+    if not areas:
+        if template == RELAYED_TEMPLATE:
+            raise CapImportError(
+                "refused: the document names no <area>, so the relay cannot tell that it "
+                "concerns 金沢区; it relays as issued only alerts for the ward"
+            )
+        return  # the relay's own words, to the audience the operator chose
+    if not any_covers_ward(areas):
+        # each info block repeats its areas: name each once, in order, at most five
+        unique = dict.fromkeys(a.desc.strip() for a in areas if a.desc.strip())
+        names = "、".join(list(unique)[:5]) or "(no areaDesc)"
+        raise CapImportError(
+            f"refused: the document's areas ({names}) do not include 金沢区 — by geocode "
+            "(JIS X 0402 141089/14108, JMA 1410800, or 横浜市/神奈川県), by name, or by a polygon "
+            "or circle around the ward office"
+        )
+
+
+def _clip(text: str | None, variable: str) -> str | None:
+    """One line (variables may not hold control characters), cut with … at the variable's
+    max_length in the catalog: a long bulletin is still relayed, and the email points to the
+    original."""
+    limit = default_composer().catalog.variables[variable].max_length
+    flat = " ".join((text or "").split())
+    if not flat:
+        return None
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _as_issued(root: Element, info: Element) -> tuple[dict[str, str], dict[str, str]]:
+    """The variables and CAP fields of a document relayed in its own words: the chosen info
+    (Japanese first) gives the Japanese text, an en-* info the English."""
+    english = next(
+        (i for i in root.findall(cap_tag("info")) if _language_of(i) == "en" and i is not info),
+        None,
+    )
+    sender = (_child_text(info, "senderName") or _child_text(root, "sender") or "").strip()
+    values: dict[str, str | None] = {
+        "source": _clip(sender, "source"),
+        "subject": _clip(_child_text(info, "event"), "subject"),
+    }
+    for key in ("headline", "description", "instruction"):
+        values[key] = _clip(_child_text(info, key), key)
+        if english is not None:
+            values[f"{key}_en"] = _clip(_child_text(english, key), f"{key}_en")
+    # A document without a headline still says what happened: its event.
+    values["headline"] = values["headline"] or values["subject"]
+    fields = {
+        "event": values["subject"] or "",
+        "category": _child_text(info, "category") or "Other",
+        "urgency": _child_text(info, "urgency") or "Unknown",
+        "severity": _child_text(info, "severity") or "Unknown",
+        "certainty": _child_text(info, "certainty") or "Unknown",
+        "response_type": _child_text(info, "responseType") or "",
+    }
+    return {k: v for k, v in values.items() if v}, fields
+
+
+def read_document(data: bytes) -> CapDocument:
+    """A valid CAP 1.2 alert the relay can issue, or CapImportError with the reason."""
     root = parse_document(data)
     status = _child_text(root, "status") or ""
     msg_type = _child_text(root, "msgType") or ""
@@ -164,13 +260,14 @@ def read_document(data: bytes, now: datetime | None = None) -> CapDocument:
         )
     lang, info = _choose_info(root)
     times = {tag: _time(info, tag) for tag in ("effective", "onset", "expires")}
-    expires = times["expires"]
-    if expires is not None and expires <= (now or datetime.now(UTC)):
-        raise CapImportError(
-            f"refused: the document expired at {local(expires)} (Asia/Tokyo); "
-            "nothing is sent for an alert that is over"
-        )
     template = _template(info)
+    _check_areas(root, template)
+    cap_fields = None
+    if template == RELAYED_TEMPLATE:
+        own_words, cap_fields = _as_issued(root, info)
+        variables = _variables(info, template) or own_words  # the relay's own export: as it was
+    else:
+        variables = _variables(info, template)
     return CapDocument(
         identifier=_child_text(root, "identifier") or "",
         sender=_child_text(root, "sender") or "",
@@ -179,7 +276,8 @@ def read_document(data: bytes, now: datetime | None = None) -> CapDocument:
         note=_child_text(root, "note"),
         language=lang,
         template=template,
-        variables=_variables(info, template),
+        variables=variables,
+        cap_fields=cap_fields,
         **times,
     )
 
@@ -209,6 +307,7 @@ def issue_request(
         status=document.status,
         issued_by=issued_by,
         note=document.note,
+        cap_fields=document.cap_fields,
     )
 
 
@@ -219,6 +318,26 @@ def _earlier_import(session: Session, document: CapDocument) -> int | None:
             Alert.source_sender == document.sender,
             Alert.source_identifier == document.identifier,
         )
+    )
+
+
+def _own_original(session: Session, document: CapDocument) -> Alert | None:
+    """The relay's own alert this document is an export of (its identifier and sender)."""
+    for alert in session.scalars(select(Alert).where(Alert.identifier == document.identifier)):
+        if cap_sender(alert) == document.sender:
+            return alert
+    return None
+
+
+def _check_expiry(document: CapDocument, own_deadline: bool, now: datetime) -> None:
+    """An expired document is refused — except the relay's own export of an alert that had no
+    <expires> of its own (`own_deadline`): that one's <expires> is the acknowledgement
+    deadline the relay put there, and re-issuing the alert after it is the point."""
+    if document.expires is None or document.expires > now or own_deadline:
+        return
+    raise CapImportError(
+        f"refused: the document expired at {local(document.expires)} (Asia/Tokyo); "
+        "nothing is sent for an alert that is over"
     )
 
 
@@ -242,13 +361,17 @@ def import_alert(
             f"{earlier}",
             earlier,
         )
+    original = _own_original(session, document)
+    own_deadline = original is not None and original.expires_at is None
+    _check_expiry(document, own_deadline, datetime.now(UTC))
     request = issue_request(document, audience, channels, mode, ack_within, issued_by=actor)
     alert = issue_alert(session, settings, request)
     try:
         with session.begin_nested():
             alert.source_sender, alert.source_identifier = document.sender, document.identifier
             alert.effective_at, alert.onset_at = document.effective, document.onset
-            alert.expires_at = document.expires
+            # A re-issue of the relay's own alert ends at its own deadline, not the original's.
+            alert.expires_at = None if own_deadline else document.expires
             session.flush()
     except IntegrityError:
         # Two copies at once: the other committed first (PostgreSQL waited for it on the
@@ -265,7 +388,8 @@ def import_alert(
         actor,
         IMPORT_ACTION,
         target=f"alert {alert.id}",
-        summary=f"from CAP {document.identifier} ({document.sender})",
+        summary=f"from CAP {document.identifier} ({document.sender})"
+        + (f", a re-issue of alert {original.id}" if original is not None else ""),
         alert_id=alert.id,
         source_identifier=document.identifier,
         source_sender=document.sender,

@@ -22,15 +22,19 @@ they are given alongside as query parameters: `audience` (the selector, e.g.
 `mode` (cascade or blast) and `ack_within` (e.g. `15m`).
 
 The document must be valid CAP 1.2 (`urn:oasis:names:tc:emergency:cap:1.2`), msgType `Alert`,
-status `Actual`, `Exercise` or `Test`. Its first Japanese `<info>` (else English, else easy
-Japanese) chooses the template (eventCode `relay:template`, or an `<event>` name of the
-catalog) and the variables (parameters `relay:variable:NAME`; eventCode `evacuationLevel`
-and `<areaDesc>` fill `level` and `area` when absent). The texts sent are the relay's
-templates'. Documents with a DTD or entity declarations are refused (no XXE, no entity
-expansion); an invalid document is refused with the schema reason; nothing is written then.
-A document (sender, identifier) is issued once: posted again (a retry), it is a 409 that names
-the alert it became. An export from `GET /api/v1/alerts/{{id}}.cap` imports as the same
-alert."""
+status `Actual`, `Exercise` or `Test`, and not past its `<expires>`. Its first Japanese `<info>`
+(else any `en-*`, else easy Japanese) is read. When it names a template (eventCode
+`relay:template`, or an `<event>` name of the catalog) the relay's own texts are sent, with
+variables from parameters `relay:variable:NAME` (eventCode `evacuationLevel` and `<areaDesc>`
+fill `level` and `area` when absent). Any other document is relayed as issued (template
+`cap-relay`): its own headline, description and instruction (an `en-*` info gives the English
+texts), event, urgency, severity and certainty — only when one of its `<area>`s covers 金沢区
+(geocode, areaDesc, polygon or circle), else refused naming its areas. Documents with a DTD or
+entity declarations are refused (no XXE, no entity expansion); an invalid document is refused
+with the schema reason; nothing is written then. A document (sender, identifier) is issued
+once: posted again (a retry), it is a 409 that names the alert it became. An export from
+`GET /api/v1/alerts/{{id}}.cap` imports as the same alert — a re-issue, even after the
+original's deadline (the export's `<expires>`); a cancelled alert exports as msgType Cancel."""
 
 IMPORT_OPENAPI: dict[str, Any] = {
     "requestBody": {
