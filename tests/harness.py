@@ -70,24 +70,40 @@ def run_relay(
     )
 
 
-class WebServer:
-    """The relay's HTTP app on loopback, in a background thread."""
+def reserve_port() -> socket.socket:
+    """A loopback socket bound to a free port and held: nothing else (another test, an outgoing
+    connection's ephemeral port) can take the port before the server listens on it."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
-    def __init__(self, settings: Settings, port: int) -> None:
+
+class WebServer:
+    """The relay's HTTP app on loopback, in a background thread, serving the given bound
+    socket."""
+
+    def __init__(self, settings: Settings, sock: socket.socket) -> None:
         config = uvicorn.Config(
             create_app(settings),
-            host="127.0.0.1",
-            port=port,
             log_level="warning",
             access_log=False,
             lifespan="off",
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
 
     def __enter__(self) -> WebServer:
         self.thread.start()
-        wait_until(lambda: self.server.started, 10, "uvicorn did not start")
+
+        def up() -> bool:
+            if not self.thread.is_alive() and not self.server.started:
+                raise AssertionError("uvicorn stopped while starting (see its log above)")
+            return self.server.started
+
+        wait_until(up, 30, "uvicorn did not start")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -171,12 +187,15 @@ class Stack:
         workers: int = 1,
         concurrency: int = 2,
         scheduler: bool = False,
+        scheduler_tick: float | None = 0.5,  # None: the scheduler's default (2 s)
         env: dict[str, str] | None = None,
     ) -> None:
         self.workdir = workdir
+        self.scheduler_tick = scheduler_tick
         self.account_sid = "AC" + secrets.token_hex(16)
         self.auth_token = secrets.token_hex(16)
-        self.port = free_port()
+        self.socket = reserve_port()
+        self.port = int(self.socket.getsockname()[1])
         self.public_url = f"http://127.0.0.1:{self.port}"
         self.sim = CarrierSimulator(
             self.account_sid,
@@ -220,14 +239,13 @@ class Stack:
             os.environ[key] = value
         reset_runtime()
         self.settings = load_settings()
-        self.web = WebServer(self.settings, self.port).__enter__()
+        self.web = WebServer(self.settings, self.socket).__enter__()
         for n in range(self.n_workers):
             self.start_worker(n)
         if self.with_scheduler:
             log = self.workdir / "scheduler.log"
-            self.workers.append(
-                Worker(self.env, log=log, args=["scheduler", "--tick", "0.5"]).start()
-            )
+            tick = [] if self.scheduler_tick is None else ["--tick", str(self.scheduler_tick)]
+            self.workers.append(Worker(self.env, log=log, args=["scheduler", *tick]).start())
         return self
 
     def start_worker(self, n: int | None = None) -> Worker:
@@ -241,6 +259,7 @@ class Stack:
             worker.stop()
         if self.web:
             self.web.__exit__()
+        self.socket.close()
         self.sim_thread.stop()
         for key, value in self._saved_env.items():
             if value is None:

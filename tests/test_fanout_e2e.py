@@ -162,7 +162,12 @@ def test_rate_limit_shared_by_two_worker_processes(db_url: str, tmp_path: Path) 
     _bulk_directory(csv_path, 120, "r")
     with Stack(db_url, tmp_path, sms_rate=20, workers=2, concurrency=2) as stack:
         stack.import_directory(csv_path)
-        alert_id = stack.issue(template="drill", mode="blast", channels=("sms",), status="Exercise")
+        # A long area makes each SMS two segments: the shared bucket must count segments.
+        area = "釜利谷東・六浦東・六浦南の土砂災害警戒区域と周辺の急傾斜地"
+        alert_id = stack.issue(
+            template="earthquake", variables={"intensity": "6強", "area": area},
+            mode="blast", channels=("sms",), status="Exercise",
+        )  # fmt: skip
         stack.wait_sent(alert_id, timeout=120)
         log = stack.sim.log
         segments = sum(r.segments for r in log.sms_requests())

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from relay.delivery import dispatch, sending
+from relay.alerts import planning
+from relay.delivery import sending
 from relay.delivery.runtime import set_publisher
 from relay.drills import service
 from workers.app import app
@@ -14,13 +15,14 @@ log = logging.getLogger(__name__)
 
 
 @app.task(base=RelayTask, bind=True, name="relay.dispatch_alert")
-def dispatch_alert(self: RelayTask, alert_id: int) -> int:
+def dispatch_alert(self: RelayTask, alert_id: int, start: int | None = None) -> int:
+    """Plan the next slice of an alert that is still being planned (relay/alerts/planning.py)."""
     runtime = self.runtime
     with runtime.sessions.begin() as session:
-        batches = dispatch.plan_batches(session, alert_id)
-    log.info("alert %s: %d send batches planned", alert_id, batches)
+        planned = planning.continue_planning(session, runtime.settings, alert_id, start)
+    log.info("alert %s: %d more recipients planned", alert_id, planned)
     runtime.publish_outbox()
-    return batches
+    return planned
 
 
 @app.task(base=RelayTask, bind=True, name="relay.send_batch")
@@ -56,7 +58,8 @@ def publish(topic: str, payload: dict[str, object]) -> None:
     """The outbox publisher: one topic, one task."""
     queue = str(payload.get("queue", "alerts"))
     if topic == "dispatch_alert":
-        dispatch_alert.apply_async(kwargs={"alert_id": payload["alert_id"]}, queue=queue)
+        kwargs = {"alert_id": payload["alert_id"], "start": payload.get("start")}
+        dispatch_alert.apply_async(kwargs=kwargs, queue=queue)
     elif topic == "send_batch":
         kwargs = {"channel": payload["channel"], "ids": payload["ids"]}
         if "alert_id" in payload:

@@ -130,11 +130,17 @@ class Bench:
         return int(alert_id)
 
     def pending(self, alert_id: int) -> int:
+        """Deliveries still to send, plus one while the alert is still being planned (its
+        later slices have no deliveries yet)."""
         return int(
             self.sql(
                 "SELECT count(*) FROM deliveries WHERE alert_id = :a "
                 "AND state IN ('queued', 'sending')",
                 a=alert_id,
+            )[0][0]
+        ) + int(
+            self.sql(
+                "SELECT count(*) FROM alerts WHERE id = :a AND state = 'dispatching'", a=alert_id
             )[0][0]
         )
 

@@ -3,6 +3,6 @@ in one transaction), follow it (`status`), change it (`lifecycle`: update, cance
 acknowledgement) and close it at its deadline with the summary to the ward office
 (`deadlines`).
 
-May import: foundation, messages, directory, delivery, replies.
+May import: foundation, messages, questions, directory, delivery, replies.
 Must not import: accounts, drills, cap, reports, web, cli, channels, simulator, workers.
 """

@@ -1,53 +1,49 @@
-"""Issuing an alert: validate, resolve the audience, render, plan — in one transaction.
+"""Issuing an alert: validate, resolve the audience, write the alert and every recipient,
+plan the first slice — in one transaction.
 
-Nothing is published here: the caller commits, then runs the outbox (SPEC 4.1: the alert and
-its plan are committed before any task is queued).
+Nothing is published here: the caller commits, then runs the outbox. The alert and its
+audience are committed before any task is queued; the first slice's sends go as soon as
+they are, and the rest of the plan follows a slice at a time (relay/alerts/planning.py).
 """
 
 from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import exists, insert, select
 from sqlalchemy.orm import Session
 
 from relay import audit
+from relay.alerts.planning import CHANNELS as CHANNELS
+from relay.alerts.planning import PLAN_SLICE, paths, plan_slice, render_for
 from relay.config import Settings
-from relay.delivery import outbox
-from relay.delivery.states import PLANNED, QUEUED
 from relay.directory.audience import Audience, AudienceError, Target, resolve
 from relay.messages import (
-    Channel,
-    MessageContext,
     MessageError,
-    RenderedMessage,
     SegmentBudgetError,
     answer_options,
     cap_info,
     check_budget,
     reference_code,
-    render,
     validate,
 )
-from relay.models import Alert, Delivery, Recipient
+from relay.models import Alert, Recipient
+from relay.questions.asked import check_choice
+from relay.questions.catalog import QuestionnaireError
 from relay.replies.escalation import first_step
-from relay.replies.links import link_url, make_token
+from relay.replies.reminders import REMIND_AFTER, REMINDERS
 
-CHANNELS: tuple[str, ...] = ("sms", "voice", "email")
 MODES = ("blast", "cascade")
 STATUSES = ("Actual", "Exercise", "Test")
-LINK_LIFETIME = timedelta(days=3)
 # The cascade's default step delays (see IssueRequest).
 VOICE_AFTER = timedelta(minutes=2)
 NEXT_CONTACT_AFTER = timedelta(minutes=4)
 RECALL_AFTER = timedelta(minutes=5)
-# Recipients planned and written per step; bounds the memory a large alert takes.
-PLAN_SLICE = 2_000
 
 
 class IssueError(ValueError):
@@ -69,6 +65,15 @@ class IssueRequest:
     supersedes_id: int | None = None
     drill_run_id: int | None = None
     note: str | None = None
+    # A CAP document relayed as issued (relay/cap/importing.py): its own event, category,
+    # urgency, severity, certainty and response_type instead of the template's placeholders.
+    cap_fields: Mapping[str, str] | None = None
+    # Questionnaires asked with the alert (templates/questions/<name>.toml; issue 16), and
+    # the reminders to organizations that acknowledge without answering the required ones:
+    # how long after their acknowledgement, and how many (0-2; relay/replies/reminders.py).
+    questions: Sequence[str] = ()
+    remind_after: timedelta = REMIND_AFTER
+    reminders: int = REMINDERS
     # cascade timing: voice after this long without an acknowledgement, then the next contact.
     # Tuned on the simulated ward (ops/REACH.md): 2/4 min reach as many organizations within
     # 15 minutes as calling at once, for fewer calls; 5/10 reached ~5 points fewer.
@@ -99,6 +104,12 @@ def _check(req: IssueRequest) -> None:
         validate(req.template, req.variables)
     except MessageError as exc:
         raise IssueError(str(exc)) from None
+    if not 0 <= req.reminders <= 2 or req.remind_after <= timedelta(0):
+        raise IssueError("reminders: 0, 1 or 2, after a positive delay (e.g. 10m)")
+    try:
+        check_choice(req.questions)
+    except QuestionnaireError as exc:
+        raise IssueError(f"questions: {exc}") from None
 
 
 def _new_reference(session: Session) -> str:
@@ -109,22 +120,6 @@ def _new_reference(session: Session) -> str:
         if not session.scalar(select(exists().where(Alert.reference == code))):
             return code
     raise IssueError("could not find a free reference code")  # ~1M codes: not in practice
-
-
-def _paths(target: Target) -> dict[str, str]:
-    """Where each channel reaches this contact: SMS only to a mobile; calls to the mobile,
-    else the landline (or IP phone); email to the address."""
-    by_kind = target.paths
-    found: dict[str, str] = {}
-    mobile = by_kind.get("mobile")
-    if mobile is not None and mobile[1] == "mobile":
-        found["sms"] = mobile[0]
-    voice = mobile or by_kind.get("landline")
-    if voice is not None:
-        found["voice"] = voice[0]
-    if "email" in by_kind:
-        found["email"] = by_kind["email"][0]
-    return found
 
 
 def issue_alert(
@@ -138,6 +133,15 @@ def issue_alert(
     except AudienceError as exc:
         raise IssueError(f"audience: {exc}") from None
     info = cap_info(req.template, "ja", req.variables)
+    codes = {
+        "category": info.category,
+        "event": info.event,
+        "urgency": info.urgency,
+        "severity": info.severity,
+        "certainty": info.certainty,
+        "response_type": info.response_type,
+        **(req.cap_fields or {}),
+    }
     level = req.variables.get("level")
     alert = Alert(
         identifier=f"urn:uuid:{uuid.uuid4()}",
@@ -147,12 +151,12 @@ def issue_alert(
         msg_type=req.msg_type,
         references=list(req.references),
         note=req.note,
-        category=info.category,
-        event=info.event,
-        urgency=info.urgency,
-        severity=info.severity,
-        certainty=info.certainty,
-        response_type=info.response_type,
+        category=codes["category"],
+        event=codes["event"],
+        urgency=codes["urgency"],
+        severity=codes["severity"],
+        certainty=codes["certainty"],
+        response_type=codes["response_type"] or None,
         headline=info.headline,
         description=info.description,
         instruction=info.instruction,
@@ -173,39 +177,39 @@ def issue_alert(
                 None if req.recall_after is None else int(req.recall_after.total_seconds())
             ),
             "speech_answers": req.speech_answers,
+            "remind_after_s": int(req.remind_after.total_seconds()),
+            "reminders": req.reminders if req.questions else 0,
             "time_scale": req.time_scale,
         },
         issued_by=req.issued_by,
         state="dispatching",
         supersedes_id=req.supersedes_id,
         drill_run_id=req.drill_run_id,
+        questions=list(req.questions),
     )
     session.add(alert)
     session.flush()
 
     # Coverage first: every organization's primary contact before anyone's alternate.
     ordered = sorted(contacts, key=lambda c: (c.priority, c.org_code))
+    if not any(ch in paths(t) for t in ordered for ch in req.channels):
+        raise IssueError("no recipient can be reached on the chosen channels")
     primaries = {
         c.organization_id: c.contact_id for c in sorted(contacts, key=lambda c: -c.priority)
     }
-    over_budget: list[str] = []
-    planned = 0
-    # Written a slice at a time, so memory holds one slice of rendered messages, not the
-    # whole alert's (100,000 recipients: 1.2 GB before); still one transaction (SPEC 4.1).
+    recipient_ids: list[int] = []
     for start in range(0, len(ordered), PLAN_SLICE):
-        plans = [
-            _plan_contact(req, alert, target, start + offset, primaries, now)
+        rows = [
+            _recipient(req, alert, target, start + offset, primaries, now)
             for offset, target in enumerate(ordered[start : start + PLAN_SLICE])
         ]
-        _insert_recipients(session, plans)
-        rows = _plan_deliveries(settings, req, alert, plans, now, planned, over_budget)
-        if rows:
-            session.execute(insert(Delivery), rows)
-        planned += len(rows)
-    if not planned:
-        raise IssueError("no recipient can be reached on the chosen channels")
-    queue = outbox.queue_for(req.status)
-    outbox.add(session, "dispatch_alert", alert_id=alert.id, queue=queue)
+        stmt = insert(Recipient).returning(Recipient.id, sort_by_parameter_order=True)
+        recipient_ids += session.execute(stmt, rows).scalars().all()
+    over_budget = _sms_over_budget(settings, req, alert, ordered, max(recipient_ids))
+    if over_budget and req.status != "Actual":
+        raise IssueError(f"SMS too long: {'; '.join(over_budget)}")
+    first = {t.contact_id: t for t in ordered[:PLAN_SLICE]}
+    plan_slice(session, settings, alert, targets=first, now=now)
     audit.record(
         session,
         req.issued_by,
@@ -216,37 +220,31 @@ def issue_alert(
         channels=list(req.channels),
     )
     if over_budget:
+        # A real alert is never held back for its length: it goes, costing more segments,
+        # and the overrun is recorded for whoever maintains the template.
         audit.record(
             session,
             "relay",
             "alert.sms_over_budget",
             target=f"alert {alert.id}",
-            summary=f"{len(over_budget)} SMS over the template's segment budget",
-            examples=over_budget[:5],
+            summary=f"SMS over the template's segment budget in {len(over_budget)} language(s)",
+            examples=over_budget,
         )
     return alert
 
 
-@dataclass
-class _ContactPlan:
-    target: Target
-    recipient: dict[str, Any]  # the recipients row; "id" set once written
-    paths: dict[str, str]
-    channels: list[str]  # the alert's channels this contact can be reached on
-    now: set[str]  # those sent at once; the rest wait for the escalation
-
-
-def _plan_contact(
+def _recipient(
     req: IssueRequest,
     alert: Alert,
     target: Target,
     position: int,
     primaries: dict[int, int],
     now: datetime,
-) -> _ContactPlan:
-    paths = _paths(target)
-    chosen = [ch for ch in req.channels if ch in paths]
-    recipient: dict[str, Any] = {
+) -> dict[str, Any]:
+    """The recipients row of one contact: in a cascade, the organization's primary contact
+    starts at once (its escalation timer set) and the others wait for the escalation."""
+    chosen = {ch for ch in req.channels if ch in paths(target)}
+    row: dict[str, Any] = {
         "alert_id": alert.id,
         "contact_id": target.contact_id,
         "organization_id": target.organization_id,
@@ -255,97 +253,37 @@ def _plan_contact(
         "step": 0,
         "next_action_at": None,
     }
-    now_channels = set(chosen)
     if req.mode == "cascade":
         if primaries[target.organization_id] == target.contact_id:
-            now_channels, recipient["step"], delay = first_step(set(chosen), alert.escalation)
+            _, row["step"], delay = first_step(chosen, alert.escalation)
             # Nothing reaches this contact on these channels: the alternate's turn now.
-            recipient["next_action_at"] = now + timedelta(seconds=delay if chosen else 0)
+            row["next_action_at"] = now + timedelta(seconds=delay if chosen else 0)
         else:
-            now_channels, recipient["state"] = set(), "waiting"  # started by the escalation
-    return _ContactPlan(target, recipient, paths, chosen, now_channels)
+            row["state"] = "waiting"
+    return row
 
 
-def _insert_recipients(session: Session, plans: list[_ContactPlan]) -> None:
-    """Write the recipients in one INSERT ... RETURNING and give each its id.
+def _sms_over_budget(
+    settings: Settings, req: IssueRequest, alert: Alert, targets: list[Target], last_id: int
+) -> list[str]:
+    """The SMS of each language against the template's segment budget, rendered for the
+    language's longest names and the alert's highest recipient id: an SMS differs between
+    recipients only by those, so this is the longest any of them gets."""
+    if "sms" not in req.channels:
+        return []
 
-    Set-based rather than through the ORM's unit of work, which took a third of the planning
-    time of a large alert (ops/bench)."""
-    stmt = insert(Recipient).returning(Recipient.id, sort_by_parameter_order=True)
-    ids = session.execute(stmt, [p.recipient for p in plans]).scalars().all()
-    for plan, recipient_id in zip(plans, ids, strict=True):
-        plan.recipient["id"] = recipient_id
+    def names(target: Target) -> int:
+        return len(target.org_name) + len(target.name)
 
-
-def _plan_deliveries(
-    settings: Settings,
-    req: IssueRequest,
-    alert: Alert,
-    plans: list[_ContactPlan],
-    now: datetime,
-    first_position: int,
-    over_budget: list[str],
-) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for plan in plans:
-        for channel in plan.channels:
-            message = _render(
-                settings, req, alert, plan.target, plan.recipient["id"], channel, now, over_budget
-            )
-            queued = channel in plan.now
-            rows.append(
-                {
-                    "alert_id": alert.id,
-                    "recipient_id": plan.recipient["id"],
-                    "channel": channel,
-                    "attempt": 1,
-                    "position": first_position + len(rows),
-                    "address": plan.paths[channel],
-                    "language": plan.target.language,
-                    "subject": message.subject,
-                    "body": message.text,
-                    "html": message.html,
-                    "segments": message.segments,
-                    "state": QUEUED if queued else PLANNED,
-                    "due_at": now if queued else None,
-                    "created_at": now,
-                }
-            )
-    return rows
-
-
-def _render(
-    settings: Settings,
-    req: IssueRequest,
-    alert: Alert,
-    target: Target,
-    recipient_id: int,
-    channel: str,
-    now: datetime,
-    over_budget: list[str],
-) -> RenderedMessage:
-    ack_url = None
-    if channel != "voice":
-        token = make_token(settings.secret_key, recipient_id, channel, now + LINK_LIFETIME)
-        ack_url = link_url(settings.public_url, token)
-    context = MessageContext(
-        status=req.status,
-        sent_at=now,
-        reference=alert.reference,
-        ack_url=ack_url,
-        two_way_sms=settings.twilio_two_way_sms,
-        org_name=target.org_name,
-        contact_name=target.name,
-    )
-    # _check admitted only known channels
-    message = render(req.template, cast(Channel, channel), target.language, req.variables, context)
-    if channel == "sms":
+    longest: dict[str, Target] = {}
+    for target in targets:
+        held = longest.get(target.language)
+        if "sms" in paths(target) and (held is None or names(target) > names(held)):
+            longest[target.language] = target
+    problems = []
+    for language, target in sorted(longest.items()):
         try:
-            check_budget(req.template, message)
+            check_budget(req.template, render_for(settings, alert, target, last_id, "sms"))
         except SegmentBudgetError as exc:
-            if req.status != "Actual":
-                raise IssueError(f"SMS too long for {target.org_code}: {exc}") from None
-            # A real alert is never held back for its length: it goes, costing more segments,
-            # and the overrun is recorded for whoever maintains the template.
-            over_budget.append(f"{target.org_code}: {exc}")
-    return message
+            problems.append(f"{language}: {exc}")
+    return problems

@@ -9,6 +9,6 @@ queue depths (`queue_depth`) and the per-process `runtime` (channels, limiters, 
 Delivery moves messages; it never decides what an answer means: it does not import replies.
 
 May import: foundation, channels.
-Must not import: messages, accounts, directory, replies, alerts, drills, cap, reports, web, cli,
-simulator, workers.
+Must not import: messages, questions, accounts, directory, replies, alerts, drills, cap, reports,
+web, cli, simulator, workers.
 """

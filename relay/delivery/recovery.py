@@ -26,7 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from relay.delivery import outbox
-from relay.delivery.dispatch import BATCH_SIZE
+from relay.delivery.dispatch import queue_batches
 from relay.delivery.states import QUEUED, UNKNOWN
 from relay.models import Alert, Delivery, DrillRun, Recipient
 
@@ -40,19 +40,13 @@ def _publish_sends(session: Session, rows: list[tuple[int, int, str]]) -> None:
         by_alert[alert_id][channel].append(delivery_id)
     for alert_id, channels in by_alert.items():
         status = session.scalar(select(Alert.status).where(Alert.id == alert_id)) or ""
-        queue = outbox.queue_for(status)
-        for channel, ids in channels.items():
-            size = BATCH_SIZE[channel]
-            for start in range(0, len(ids), size):
-                outbox.add(
-                    session, "send_batch", channel=channel, ids=ids[start : start + size],
-                    queue=queue, alert_id=alert_id,
-                )  # fmt: skip
+        queue_batches(session, alert_id, outbox.queue_for(status), channels)
 
 
 def requeue_orphans(session: Session) -> int:
     """Publish every queued delivery and pending drill run again. Call it only when the broker
-    holds no task (see module doc); returns how many deliveries were requeued."""
+    holds no task (see module doc); returns how many deliveries and alerts still being planned
+    were requeued."""
     rows = session.execute(
         select(Delivery.id, Delivery.alert_id, Delivery.channel)
         .where(Delivery.state == QUEUED)
@@ -62,13 +56,24 @@ def requeue_orphans(session: Session) -> int:
     runs = list(session.scalars(select(DrillRun.id).where(DrillRun.state == "pending")))
     for run_id in runs:
         outbox.add(session, "run_drill", run_id=run_id, queue=outbox.queue_for("Exercise"))
-    if rows or runs:
+    # Alerts still being planned: the task for their next slice was lost with the broker.
+    planning = session.execute(
+        select(Alert.id, Alert.status, Alert.planned_recipients).where(Alert.state == "dispatching")
+    ).all()
+    for alert_id, status, start in planning:
+        outbox.add(
+            session, "dispatch_alert", alert_id=alert_id, start=start,
+            queue=outbox.queue_for(status),
+        )  # fmt: skip
+    if rows or runs or planning:
         log.warning(
-            "broker holds no task: %d queued deliveries and %d drill runs published again",
+            "broker holds no task: %d queued deliveries, %d drill runs and %d alerts still "
+            "being planned published again",
             len(rows),
             len(runs),
+            len(planning),
         )
-    return len(rows)
+    return len(rows) + len(planning)
 
 
 def resend_unconfirmed(session: Session, window: timedelta, now: datetime | None = None) -> int:

@@ -2,16 +2,18 @@
 
 Exactly one provider request per planned delivery as far as we can know: a row is claimed with
 a conditional UPDATE before it is sent (a redelivered task finds nothing left to claim), and
-the provider's id is written in the same batch as the result. Rows claimed by a worker that
-died are reclaimed after the claim lease; the requests that were in flight at that moment are the
-only possible duplicates.
+each result with its provider id is written as it comes (`_Recorder`: every write takes all
+results that arrived during the one before), not when the chunk is done. Rows claimed by a
+worker that died are reclaimed after the claim lease; the only possible duplicates are the
+requests in flight at that moment and the results not yet written — at most `max_in_flight`
+per process, and in practice the provider's rate times its latency (issue 15).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,11 +32,10 @@ from channels.base import (
     VoiceChannel,
 )
 from channels.masking import mask_email, mask_phone
-from relay.delivery import outbox
 from relay.delivery.ratelimit import RateLimiter
 from relay.delivery.states import ACCEPTED, QUEUED, SENDING, UNKNOWN, state_for
 from relay.delivery.tracking import mark_not_reached
-from relay.models import Alert, Delivery
+from relay.models import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,9 @@ class Senders:
     limiters: dict[str, RateLimiter]
     public_url: str
     claim_lease: timedelta = timedelta(seconds=60)
+    # Provider requests one process has open at once: what a SIGKILL can send twice. Twilio
+    # answers in ~0.2-0.5 s, so 25 is more than its default 10/s (or 40/s bought) needs.
+    max_in_flight: int = 25
 
 
 @dataclass
@@ -134,37 +138,57 @@ def _tokens(row: _Claimed) -> int:
     return row.segments if row.channel == "sms" else 1
 
 
-async def _paced(senders: Senders, rows: Sequence[_Claimed]) -> list[object]:
-    """Send the rows concurrently, each started only once its tokens are taken, in order.
+async def _paced(
+    senders: Senders, rows: Sequence[_Claimed], done: Callable[[_Claimed, object], None]
+) -> None:
+    """Send the rows concurrently, each started only once its tokens are taken, in order, at
+    most `max_in_flight` at a time; `done(row, outcome)` as each ends (a Receipt or the
+    exception, like gather(return_exceptions)).
 
     Consecutive rows share one bucket call, as many as fit in the bucket's burst: at a slow
     provider that is one message per call, as before; at a fast one it is one Redis round trip
     for a whole chunk instead of one per message (a quarter of a worker's time was spent on
     them). Any 1-second window still holds at most rate + burst tokens.
-    Returns one outcome per row (a Receipt or the exception), like gather(return_exceptions).
     """
-    started: list[asyncio.Future[Receipt]] = []
+    # A slot is taken before the tokens, so a granted token is spent at once: sends held back
+    # by the cap must not leave together later, above the provider's rate.
+    slots = asyncio.Semaphore(senders.max_in_flight)
+
+    async def send(row: _Claimed) -> None:
+        try:
+            outcome: object = await _send_one(senders, row)
+        except Exception as exc:
+            outcome = exc
+        finally:
+            slots.release()
+        done(row, outcome)
+
+    started: list[asyncio.Future[None]] = []
     i = 0
-    failure: BaseException | None = None
     while i < len(rows):
         limiter = senders.limiters[rows[i].channel]
         j, tokens = i + 1, _tokens(rows[i])
         while (
             j < len(rows)
+            and j - i < senders.max_in_flight
             and rows[j].channel == rows[i].channel
             and tokens + _tokens(rows[j]) <= limiter.burst
         ):
             tokens += _tokens(rows[j])
             j += 1
+        for _ in range(j - i):
+            await slots.acquire()
         try:
             await limiter.acquire(tokens)
         except Exception as exc:  # the limiter's store is down: these rows are not sent
-            failure = exc
+            for _ in range(j - i):
+                slots.release()
+            for row in rows[i:]:
+                done(row, exc)
             break
-        started += [asyncio.ensure_future(_send_one(senders, row)) for row in rows[i:j]]
+        started += [asyncio.ensure_future(send(row)) for row in rows[i:j]]
         i = j
-    outcomes: list[object] = list(await asyncio.gather(*started, return_exceptions=True))
-    return outcomes + [failure] * (len(rows) - len(outcomes))
+    await asyncio.gather(*started)
 
 
 async def _send_one(senders: Senders, row: _Claimed) -> Receipt:
@@ -194,74 +218,124 @@ async def _send_one(senders: Senders, row: _Claimed) -> Receipt:
 async def send_chunk(
     sessions: sessionmaker[Session], senders: Senders, ids: Sequence[int]
 ) -> BatchResult:
-    now = datetime.now(UTC)
-    rows = claim(sessions, ids, now, senders.claim_lease)
+    rows = claim(sessions, ids, datetime.now(UTC), senders.claim_lease)
     result = BatchResult()
     if not rows:
         return result
-    outcomes = await _paced(senders, rows)
-    updates: list[dict[str, Any]] = []
-    not_reached: list[int] = []
-    finished = datetime.now(UTC)
-    for row, outcome in zip(rows, outcomes, strict=True):
-        values: dict[str, Any] = {
-            "b_id": row.id,
-            "b_state": None,
-            "b_provider": None,
-            "b_pid": None,
-            "b_code": None,
-            "b_msg": None,
-            "b_sent": None,
-            "b_segments": row.segments,
-            "b_finished": None,
-        }
-        if isinstance(outcome, Receipt):
-            values |= {
-                "b_state": state_for(outcome.outcome) if outcome.outcome else ACCEPTED,
-                "b_provider": outcome.provider,
-                "b_pid": outcome.provider_id,
-                "b_sent": finished,
-                "b_segments": outcome.segments or row.segments,
-            }
-            result.sent += 1
-        elif isinstance(outcome, ChannelError):
-            values |= {"b_code": outcome.code, "b_msg": str(outcome)[:500]}
-            if outcome.ambiguous:
-                values["b_state"] = UNKNOWN
-                result.ambiguous += 1
-                log.warning(
-                    "delivery %s to %s: outcome unknown (%s)",
-                    row.id,
-                    _masked(row),
-                    outcome,
-                    extra={"delivery_id": row.id},
-                )
-            elif outcome.permanent or row.tries >= MAX_TRIES:
-                values |= {"b_state": "failed", "b_finished": finished}
-                not_reached.append(row.recipient_id)
-                result.failed += 1
-            else:
-                values["b_state"] = QUEUED
-                result.retry.append(row.id)
-                if outcome.retry_after is not None:
-                    result.retry_after = max(result.retry_after or 0.0, outcome.retry_after)
-                    # Every worker sharing this provider backs off, not just this batch.
-                    senders.limiters[row.channel].penalize(outcome.retry_after)
-        else:
-            # A bug or an unexpected library error: keep the row for a retry, log loudly.
-            log.error("delivery %s: unexpected %r", row.id, outcome, extra={"delivery_id": row.id})
-            values |= {"b_state": QUEUED, "b_code": "internal", "b_msg": repr(outcome)[:500]}
-            result.retry.append(row.id)
-        updates.append(values)
-    _record(sessions, updates)
-    if not_reached:
-        with sessions.begin() as session:
-            mark_not_reached(session, not_reached, finished)
+    recorder = _Recorder(sessions)
+    try:
+        await _paced(
+            senders, rows, lambda row, outcome: recorder.add(_result(senders, row, outcome, result))
+        )
+    finally:  # what was sent before a failure or a cancel is written all the same
+        await recorder.close()
     return result
 
 
-def _record(sessions: sessionmaker[Session], updates: list[dict[str, Any]]) -> None:
-    """One executemany for the chunk. Only rows still `sending` take the new state: a fast
+@dataclass
+class _Outcome:
+    values: dict[str, Any]
+    not_reached: int | None = None  # the recipient, when this send failed for good
+
+
+def _result(senders: Senders, row: _Claimed, outcome: object, result: BatchResult) -> _Outcome:
+    """What one send's outcome writes, counted into `result`."""
+    finished = datetime.now(UTC)
+    values: dict[str, Any] = {
+        "b_id": row.id,
+        "b_state": None,
+        "b_provider": None,
+        "b_pid": None,
+        "b_code": None,
+        "b_msg": None,
+        "b_sent": None,
+        "b_segments": row.segments,
+        "b_finished": None,
+    }
+    if isinstance(outcome, Receipt):
+        values |= {
+            "b_state": state_for(outcome.outcome) if outcome.outcome else ACCEPTED,
+            "b_provider": outcome.provider,
+            "b_pid": outcome.provider_id,
+            "b_sent": finished,
+            "b_segments": outcome.segments or row.segments,
+        }
+        result.sent += 1
+    elif isinstance(outcome, ChannelError):
+        values |= {"b_code": outcome.code, "b_msg": str(outcome)[:500]}
+        if outcome.ambiguous:
+            values["b_state"] = UNKNOWN
+            result.ambiguous += 1
+            log.warning(
+                "delivery %s to %s: outcome unknown (%s)",
+                row.id,
+                _masked(row),
+                outcome,
+                extra={"delivery_id": row.id},
+            )
+        elif outcome.permanent or row.tries >= MAX_TRIES:
+            values |= {"b_state": "failed", "b_finished": finished}
+            result.failed += 1
+            return _Outcome(values, not_reached=row.recipient_id)
+        else:
+            values["b_state"] = QUEUED
+            result.retry.append(row.id)
+            if outcome.retry_after is not None:
+                result.retry_after = max(result.retry_after or 0.0, outcome.retry_after)
+                # Every worker sharing this provider backs off, not just this batch.
+                senders.limiters[row.channel].penalize(outcome.retry_after)
+    else:
+        # A bug or an unexpected library error: keep the row for a retry, log loudly.
+        log.error("delivery %s: unexpected %r", row.id, outcome, extra={"delivery_id": row.id})
+        values |= {"b_state": QUEUED, "b_code": "internal", "b_msg": repr(outcome)[:500]}
+        result.retry.append(row.id)
+    return _Outcome(values)
+
+
+class _Recorder:
+    """Writes send results as they come. One write at a time, in a thread so sending goes on
+    meanwhile; each write takes every result that arrived during the one before (group
+    commit): at Twilio's pace a result is durable a few milliseconds after its answer, at a
+    high rate the writes grow instead of multiplying. A write that fails (the database gone)
+    stops the recording and is raised at close(): those rows stay `sending` and the lease
+    reclaims them, as before."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+        self._pending: list[_Outcome] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task = asyncio.ensure_future(self._run())
+
+    def add(self, outcome: _Outcome) -> None:
+        self._pending.append(outcome)
+        self._wake.set()
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._pending = self._pending, []
+            if batch:
+                await asyncio.to_thread(self._write, batch)
+            if self._closing and not self._pending:
+                return
+
+    def _write(self, batch: list[_Outcome]) -> None:
+        not_reached = [o.not_reached for o in batch if o.not_reached is not None]
+        with self._sessions.begin() as session:
+            _record(session, [o.values for o in batch])
+            if not_reached:
+                mark_not_reached(session, not_reached, datetime.now(UTC))
+
+
+def _record(session: Session, updates: list[dict[str, Any]]) -> None:
+    """One executemany for the results. Only rows still `sending` take the new state: a fast
     status callback may already have moved a row further, and it must stay there."""
     still_sending = Delivery.state == SENDING
     stmt = (
@@ -281,8 +355,7 @@ def _record(sessions: sessionmaker[Session], updates: list[dict[str, Any]]) -> N
         )
         .execution_options(synchronize_session=False)
     )
-    with sessions.begin() as session:
-        session.connection().execute(stmt, updates)
+    session.connection().execute(stmt, updates)
 
 
 async def send_batch(
@@ -311,9 +384,3 @@ def queued_ids(session: Session, alert_id: int) -> dict[str, list[int]]:
     for channel, delivery_id in rows:
         by_channel.setdefault(channel, []).append(delivery_id)
     return by_channel
-
-
-def alert_queue(session: Session, alert_id: int) -> str:
-    """Real alerts on the queue that is always served first; exercises and tests behind."""
-    status = session.scalar(select(Alert.status).where(Alert.id == alert_id))
-    return outbox.queue_for(status or "")
