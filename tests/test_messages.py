@@ -21,6 +21,7 @@ from relay.messages import (
     answer_options,
     cap_info,
     check_budget,
+    default_composer,
     list_templates,
     render,
     sample_variables,
@@ -46,11 +47,13 @@ EVENTS = [
     "drill",
     "test",
     "staff-summary",
+    "cap-relay",
 ]
 SENT = datetime(2024, 11, 29, 1, 5, tzinfo=UTC)  # 10:05 in Tokyo
-# The brief's ~40-character link, and a real one: https://host/a/ + links.py's 28-char token.
-LINK_40 = "https://relay.example.jp/a/" + "A" * 13
-LINK_55 = "https://relay.example.jp/a/" + "B" * 28
+# Real links: public URL + /a/ + links.py's 12-character token, under the 30-character public
+# URL the wording is written for, and under a 40-character one (budgets must hold for it).
+LINK_45 = "https://bousai.city.example.jp/a/" + "A" * 12
+LINK_55 = "https://relay-bousai.city.example.jp:8443/a/" + "B" * 12
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 MARKER = {"Exercise": "【訓練】", "Test": "【テスト】"}
 SPOKEN = {
@@ -126,6 +129,18 @@ def test_renders_in_every_channel(event: str, language: str, status: str) -> Non
 
 @pytest.mark.parametrize("event", EVENTS)
 @pytest.mark.parametrize("language", LANGUAGES)
+def test_renders_with_only_the_required_variables(event: str, language: str) -> None:
+    """Optional means optional: a relayed CAP document may have a headline and nothing else."""
+    required = default_composer().spec(event).required
+    variables = {k: v for k, v in sample_variables(event).items() if k in required}
+    for channel in CHANNELS:
+        message = render(event, channel, language, variables, ctx("Actual", ack_url=LINK_55))
+        assert message.text.strip() and "None" not in message.text, (channel, message.text)
+    assert cap_info(event, language, variables).headline
+
+
+@pytest.mark.parametrize("event", EVENTS)
+@pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("status", ["Exercise", "Test"])
 def test_markers_open_every_non_real_message(event: str, language: str, status: str) -> None:
     variables = sample_variables(event)
@@ -160,7 +175,7 @@ def test_real_alerts_carry_no_marker(event: str, language: str) -> None:
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("status", STATUSES)
 @pytest.mark.parametrize("two_way", [True, False])
-@pytest.mark.parametrize("link", [LINK_40, LINK_55])
+@pytest.mark.parametrize("link", [LINK_45, LINK_55])
 def test_sms_within_budget(
     event: str, language: str, status: str, two_way: bool, link: str
 ) -> None:
@@ -169,8 +184,7 @@ def test_sms_within_budget(
     )
     assert message.segments <= sms_budget(event, language), message.text
     check_budget(event, message)
-    assert link in message.text
-    assert "K7QF" in message.text
+    assert link in message.text  # the way to answer: the page carries the reference
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -194,6 +208,13 @@ LONGEST: dict[str, object] = {
     "shelters": ["い" * 20] * 10,
     "note": "お" * 15,
     "intensity": "6強",
+    # cap-relay: a foreign document's texts at the import's limits
+    "source": "発" * 40,
+    "subject": "種" * 40,
+    "headline": "見" * 160,
+    "description": "本" * 1000,
+    "instruction": "行" * 500,
+    "headline_en": "H" * 160,
 }
 
 
@@ -227,11 +248,16 @@ def test_one_way_sms_never_asks_for_a_reply(event: str, language: str) -> None:
     reply_words = {"ja": ["返信"], "en": ["Reply", "reply"], "ja-easy": ["へんじ", "おくって"]}[
         language
     ]
-    call_word = {"ja": "電話", "en": "call", "ja-easy": "でんわ"}[language]
     assert not any(w in one_way for w in reply_words), one_way
-    assert LINK_55 in one_way and call_word in one_way
-    assert any(w in two_way for w in reply_words)
-    assert "1" in two_way
+    assert LINK_55 in one_way and LINK_55 in two_way
+    if language != "ja":  # a Japanese SMS has room for the link alone (test_messages_fit.py)
+        assert any(w in two_way for w in reply_words) and "1" in two_way
+    # Without a link, the SMS says how: a reply where replies come back, else the call.
+    no_link = render(event, "sms", language, variables, ctx(two_way=True, ack_url=None)).text
+    assert any(w in no_link for w in reply_words) and "1" in no_link
+    call = render(event, "sms", language, variables, ctx(two_way=False, ack_url=None)).text
+    assert {"ja": "電話", "en": "call", "ja-easy": "でんわ"}[language] in call
+    assert not any(w in call for w in reply_words)
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -249,9 +275,11 @@ def test_sms_without_a_link_still_says_how_to_answer(language: str) -> None:
 
 @pytest.mark.parametrize("event", EVENTS)
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_reference_in_sms_and_email(event: str, language: str) -> None:
+def test_reference_in_email_and_in_an_sms_without_a_link(event: str, language: str) -> None:
+    """The reference picks the alert a reply is about; an SMS with a link needs none (the link
+    names its recipient, and the page shows the reference)."""
     variables = sample_variables(event)
-    assert "K7QF" in render(event, "sms", language, variables, ctx()).text
+    assert "K7QF" in render(event, "sms", language, variables, ctx(ack_url=None)).text
     email = render(event, "email", language, variables, ctx())
     assert email.subject is not None and "K7QF" in email.subject
     assert "K7QF" in email.text
@@ -419,8 +447,8 @@ def test_context_is_checked() -> None:
 
 
 def test_over_budget_sms_is_reported() -> None:
-    # A deployment whose public URL makes the link 120 characters long.
-    long_link = "https://relay.example.jp/" + "a" * 95
+    # A deployment whose public URL makes the link 170 characters long.
+    long_link = "https://relay.example.jp/" + "a" * 145
     message = render("drill", "sms", "ja", {}, ctx(ack_url=long_link))
     assert message.segments > sms_budget("drill", "ja")
     with pytest.raises(SegmentBudgetError) as caught:
@@ -483,7 +511,7 @@ def test_cap_info_depends_on_level_and_date() -> None:
     three = cap_info("evacuation", "ja", {**base, "level": 3}, on=date(2021, 5, 19))
     assert (three.urgency, three.response_type) == ("Expected", "Prepare")
     assert "避難準備・高齢者等避難開始" in three.headline
-    quake = cap_info("earthquake", "en", sample_variables("earthquake"))
+    quake = cap_info("earthquake", "en", {"intensity": "5強", "area": "金沢区全域"})
     assert (quake.category, quake.event, quake.response_type) == ("Geo", "Earthquake", "Assess")
     assert "5 Upper" in quake.headline
     clear = cap_info("all-clear", "ja", {"area": "金沢区全域"})

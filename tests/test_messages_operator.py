@@ -94,8 +94,14 @@ def test_operator_event_renders_beside_the_built_in_ones(tmp_path: Path) -> None
     variables = composer.sample_variables("water-outage")
     composer.validate("water-outage", variables)
     sms = composer.render("water-outage", "sms", "ja", variables, ctx())
-    assert sms.text.startswith("【訓練】【金沢区】断水（六浦一丁目）18時まで")
-    assert "4給水所を確認" in sms.text
+    assert (
+        sms.text == "【訓練】【金沢区】断水（六浦一丁目）18時まで\nhttps://relay.example.jp/a/xyz"
+    )
+    # Without a link, the answers are listed for a reply, the operator's own among them.
+    no_link = MessageContext(
+        "Exercise", datetime(2024, 11, 29, 1, 5, tzinfo=UTC), "K7QF", None, True, "", ""
+    )
+    assert "4給水所を確認" in composer.render("water-outage", "sms", "ja", variables, no_link).text
     composer.check_budget("water-outage", sms)
     # No English templates: the Japanese ones are used, and the markers are still enforced.
     email = composer.render("water-outage", "email", "en", variables, ctx())

@@ -8,7 +8,7 @@ replaces it (tests, or a settings object that knows the folders).
 This package imports nothing else from `relay`.
 
 May import: nothing.
-Must not import: foundation, accounts, directory, delivery, replies, alerts, drills, cap,
+Must not import: foundation, questions, accounts, directory, delivery, replies, alerts, drills, cap,
 reports, web, cli, channels, simulator, workers.
 """
 
@@ -23,6 +23,7 @@ from pathlib import Path
 from relay.messages.catalog import LANGUAGES, AnswerOption
 from relay.messages.context import (
     CHANNELS,
+    MARKERS,
     STATUSES,
     Channel,
     MessageContext,
@@ -39,6 +40,7 @@ from relay.messages.errors import (
     UnknownTemplateError,
 )
 from relay.messages.evacuation import REVISION_DATE, evacuation_label
+from relay.messages.fit import PUBLIC_URL_ALLOWANCE, TARGET_SEGMENTS, LengthNote, length_note
 from relay.messages.reference import (
     REFERENCE_ALPHABET,
     is_reference_code,
@@ -51,14 +53,18 @@ from relay.messages.segments import sms_encoding, sms_segments, sms_units
 __all__ = [
     "CHANNELS",
     "LANGUAGES",
+    "MARKERS",
+    "PUBLIC_URL_ALLOWANCE",
     "REFERENCE_ALPHABET",
     "REVISION_DATE",
     "STATUSES",
+    "TARGET_SEGMENTS",
     "AnswerOption",
     "CapInfo",
     "CatalogError",
     "Channel",
     "Composer",
+    "LengthNote",
     "MessageContext",
     "MessageError",
     "RenderedMessage",
@@ -73,6 +79,7 @@ __all__ = [
     "default_composer",
     "evacuation_label",
     "is_reference_code",
+    "length_note",
     "list_templates",
     "local_time",
     "normalize_reference",

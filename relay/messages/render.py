@@ -61,8 +61,9 @@ _EMAIL_MARKER_LINES = {
 }
 _CAP_LANGUAGES = {"ja": "ja-JP", "en": "en-US", "ja-easy": "ja-JP-x-easy"}
 _AREA_FALLBACK = {"ja": "金沢区", "en": "Kanazawa Ward", "ja-easy": "金沢区"}
-# Placeholder link for trial renders: as long as a real one (links.py: 28-char token).
-_TRIAL_LINK = "https://relay.example.jp/a/" + "x" * 28
+# Placeholder link for trial renders: as long as a real one (relay/replies/links.py: 12-char
+# token) under the longest public URL the wording is written for (catalog.toml).
+_TRIAL_LINK = "https://bousai.city.example.jp/a/" + "x" * 12
 _URL = re.compile(r"https?://\S+")
 # A reading after a word, 避難所(ひなんじょ): the voice already says the word.
 _READING = re.compile(r"[(（][\u3041-\u309f\u30a0-\u30ff\s・]+[)）]")
