@@ -115,6 +115,30 @@ def call_twiml(
     return str(response.to_xml())
 
 
+def question_twiml(
+    before: str,
+    prompt: str,
+    *,
+    gather_action: str,
+    number: bool,
+    language: str = "ja-JP",
+    voice: str | None = DEFAULT_VOICE,
+    timeout_s: int = 10,
+    no_input: str = NO_INPUT_JA,
+) -> str:
+    """One question of a situation report by keypad: `before` said once (what was heard),
+    then `prompt` inside a <Gather> posting to `gather_action` — one digit for a choice, or
+    digits ended by # for a `number`."""
+    response = VoiceResponse()
+    if before:
+        response.say(before, **_say_attrs(language, voice))
+    keys: dict[str, object] = {"finish_on_key": "#"} if number else {"num_digits": 1}
+    gather = response.gather(action=gather_action, method="POST", timeout=timeout_s, **keys)
+    gather.say(prompt, **_say_attrs(language, voice))
+    response.say(no_input, **_say_attrs(language, voice))
+    return str(response.to_xml())
+
+
 def say_twiml(
     text: str, language: str = "ja-JP", voice: str | None = DEFAULT_VOICE, *, hangup: bool = True
 ) -> str:

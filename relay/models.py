@@ -201,6 +201,11 @@ class Alert(Base):
     effective_at: Mapped[datetime | None] = mapped_column()
     onset_at: Mapped[datetime | None] = mapped_column()
     expires_at: Mapped[datetime | None] = mapped_column()
+    # Recipients (by position) whose deliveries are written: planning goes a slice at a time
+    # while the first slices already send (relay/alerts/planning.py).
+    planned_recipients: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The questionnaires the alert asks (templates/questions/<name>.toml), in order.
+    questions: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
 
     __table_args__ = (
         Index("uq_alerts_cap_source", "source_sender", "source_identifier", unique=True),
@@ -312,6 +317,28 @@ class Acknowledgement(Base):
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
     actor: Mapped[str | None] = mapped_column(String(100))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Answer(Base):
+    """One answer of an organization to one of its alert's questions (relay/questions/). Every
+    version is kept; the latest per (alert, organization, question) counts."""
+
+    __tablename__ = "answers"
+    __table_args__ = (
+        Index("ix_answers_alert_org_question", "alert_id", "organization_id", "question_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"))
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id"))
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    question_id: Mapped[str] = mapped_column(String(40))
+    number: Mapped[int | None] = mapped_column(Integer)  # an option's number, or the number
+    text: Mapped[str | None] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(String(16))  # link | sms_reply | voice_key | manual
+    actor: Mapped[str | None] = mapped_column(String(100))  # the operator, for manual
+    inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+    answered_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 # --- drills ----------------------------------------------------------------------------------

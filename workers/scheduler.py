@@ -1,8 +1,8 @@
 """`relay scheduler`: APScheduler drives the timing; the database decides what happens.
 
-Interval jobs: the escalation tick, the outbox sweeper, the recovery of stale claims. Each job
-is safe to run in several scheduler processes at once (claims in the database), so a second
-scheduler is harmless.
+Interval jobs: the escalation tick, the reminders (issue 16), the outbox sweeper, the recovery
+of stale claims. Each job is safe to run in several scheduler processes at once (claims in the
+database), so a second scheduler is harmless.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from relay.delivery import recovery
 from relay.delivery.runtime import get_runtime
 from relay.drills import service
 from relay.logs import configure as configure_logging
-from relay.replies import escalation
+from relay.replies import escalation, reminders
 from workers import tasks  # noqa: F401  (registers the outbox publisher)
 from workers.broker_watch import LostTaskWatch, broker_empty
 
@@ -53,6 +53,10 @@ def _fire_drills(session: Session) -> int:
 
 def _deadline_summaries(session: Session) -> int:
     return deadlines.summarize_due(session, get_runtime().settings)
+
+
+def _reminders(session: Session) -> int:
+    return reminders.tick(session, get_runtime().settings)
 
 
 def _recover_stale_claims(session: Session) -> int:
@@ -112,6 +116,12 @@ def add_jobs(scheduler: BaseScheduler, tick_seconds: float = TICK_SECONDS) -> Ba
         _in_transaction(escalation.tick, "escalation"),
         seconds=tick_seconds,
         id="escalation",
+        **common,
+    )
+    scheduler.add_job(
+        _in_transaction(_reminders, "reminders"),
+        seconds=tick_seconds,
+        id="reminders",
         **common,
     )
     scheduler.add_job(

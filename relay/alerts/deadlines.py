@@ -18,6 +18,7 @@ from relay.alerts.issuing import IssueError, IssueRequest, issue_alert
 from relay.config import Settings
 from relay.directory.audience import Audience, AudienceError
 from relay.models import Alert, Organization, Recipient
+from relay.replies.answers import unreported
 
 SUMMARY_TEMPLATE = "staff-summary"
 
@@ -56,8 +57,10 @@ def summarize_due(session: Session, settings: Settings, now: datetime | None = N
         if "summary" in alert.escalation:
             continue
         silent = _silent_org_names(session, alert)
+        # Acknowledged, but the required questions unanswered (issue 16): named too.
+        behind = [org.name for org, _ in unreported(session, alert)]
         summary_id: int | None = None
-        if silent:
+        if silent or behind:
             request = IssueRequest(
                 template=SUMMARY_TEMPLATE,
                 audience=Audience(kinds=("ward_office",)),
@@ -65,6 +68,14 @@ def summarize_due(session: Session, settings: Settings, now: datetime | None = N
                     "about": alert.reference,
                     "silent_count": str(len(silent)),
                     "silent_orgs": "、".join(name[:40] for name in silent[:10]),
+                    **(
+                        {
+                            "unreported_count": str(len(behind)),
+                            "unreported_orgs": "、".join(name[:40] for name in behind[:10]),
+                        }
+                        if behind
+                        else {}
+                    ),
                 },
                 channels=("sms", "email"),
                 mode="blast",
@@ -91,6 +102,7 @@ def summarize_due(session: Session, settings: Settings, now: datetime | None = N
             summary=f"{len(silent)} organization(s) silent at the deadline",
             summary_alert=summary_id,
             silent=silent[:50],
+            unreported=behind[:50],
         )
         done += 1
     return done

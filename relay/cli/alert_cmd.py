@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -12,6 +13,7 @@ from sqlalchemy import select
 
 from relay.alerts import lifecycle
 from relay.alerts.issuing import IssueError, IssueRequest, issue_alert
+from relay.alerts.sms_length import sms_length_notes
 from relay.alerts.status import alert_status
 from relay.cli.common import console, err_console, fail, print_json, settings
 from relay.db import session_factory
@@ -19,6 +21,9 @@ from relay.delivery.runtime import get_runtime
 from relay.directory.audience import AudienceError, parse_audience
 from relay.durations import parse_duration
 from relay.models import Alert
+from relay.questions.catalog import AnswerError
+from relay.replies.answers import operator_answers
+from relay.reports.answers import answer_tally, answers_csv
 from relay.timefmt import local
 
 app = typer.Typer(help="Alerts: issue, watch, list.", no_args_is_help=True)
@@ -57,6 +62,13 @@ def issue(
     ack_within: Annotated[str, typer.Option(help="acknowledgement deadline, e.g. 15m")] = "15m",
     exercise: Annotated[bool, typer.Option("--exercise", help="a drill: 【訓練】")] = False,
     test: Annotated[bool, typer.Option("--test", help="a test: 【テスト】")] = False,
+    questions: Annotated[
+        str, typer.Option(help="questionnaires asked, e.g. damage-report,base-status")
+    ] = "",
+    remind_after: Annotated[
+        str, typer.Option(help="remind who acknowledged without the required answers after")
+    ] = "10m",
+    reminders: Annotated[int, typer.Option(help="how many reminders: 0, 1 or 2")] = 1,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Issue an alert; prints its id and reference code."""
@@ -64,6 +76,7 @@ def issue(
         fail("--exercise and --test are exclusive", 2)
     try:
         deadline = parse_duration(ack_within)
+        remind = parse_duration(remind_after)
         selector = parse_audience(audience)
     except (ValueError, AudienceError) as exc:
         fail(str(exc), 2)
@@ -75,6 +88,9 @@ def issue(
         mode=mode,
         ack_within=deadline,
         status="Exercise" if exercise else "Test" if test else "Actual",
+        questions=tuple(q.strip() for q in questions.split(",") if q.strip()),
+        remind_after=remind,
+        reminders=reminders,
     )
     cfg = settings()
     try:
@@ -82,6 +98,7 @@ def issue(
             alert = issue_alert(session, cfg, request)
             alert_id, reference = alert.id, alert.reference
             status = alert_status(session, alert)
+            notes = sms_length_notes(cfg, alert.template, alert.variables, alert.status)
     except IssueError as exc:
         fail(str(exc), 1)
     publish_after_commit()
@@ -92,6 +109,7 @@ def issue(
                 "reference": reference,
                 "state": status["state"],
                 "recipients": status["recipients"],
+                "sms_notes": [n.as_dict() for n in notes] if "sms" in request.channels else [],
             }
         )
     else:
@@ -99,6 +117,8 @@ def issue(
             f"alert {alert_id} issued — reference [bold]{reference}[/], "
             f"{status['recipients']} recipients"
         )
+        for note in notes if "sms" in request.channels else []:
+            err_console.print(f"[yellow]note: {note.en()}[/]")
 
 
 def _minutes(seconds: float | None) -> str:
@@ -251,3 +271,69 @@ def ack(
         return
     state = "acknowledged" if row["recorded"] else "was already acknowledged"
     console.print(f"{org} / {row['contact']}: {state}")
+
+
+@app.command()
+def answer(
+    alert_id: Annotated[int, typer.Argument(metavar="ID")],
+    org: Annotated[str, typer.Option(help="organization code")],
+    answers: Annotated[
+        list[str], typer.Argument(metavar="QUESTION=VALUE...", help="e.g. injured=1 sheltering=45")
+    ],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Enter an organization's answers heard by phone (acknowledges it); audited."""
+    values = _vars(answers)
+    try:
+        with session_factory(settings().database_url).begin() as session:
+            alert = session.get(Alert, alert_id)
+            if alert is None:
+                fail(f"no alert {alert_id}", 1)
+            recorded = operator_answers(session, alert, org, values, "cli", datetime.now(UTC))
+    except AnswerError as exc:
+        fail(str(exc), 1)
+    result = {"org": org, "answers": recorded.values, "acknowledged": recorded.acknowledged}
+    if as_json:  # the keys of POST /api/v1/alerts/{id}/answers
+        print_json(result)
+        return
+    console.print(f"{org}: {len(recorded.values)} answer(s) recorded")
+
+
+@app.command()
+def answers(
+    alert_id: Annotated[int, typer.Argument(metavar="ID")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="one row per organization")] = False,
+) -> None:
+    """The alert's answers: per question the tally, critical answers first, who has not
+    reported."""
+    with session_factory(settings().database_url)() as session:
+        alert = session.get(Alert, alert_id)
+        if alert is None:
+            fail(f"no alert {alert_id}", 1)
+        if as_csv:
+            typer.echo(answers_csv(session, alert), nl=False)
+            return
+        data = answer_tally(session, alert)
+    if as_json:  # the keys of GET /api/v1/alerts/{id}/answers
+        print_json(data)
+        return
+    console.print(
+        f"alert {alert_id}: {data['organizations_answered_required']}/"
+        f"{data['organizations_asked']} organizations answered the required questions"
+    )
+    for row in data["critical"]:
+        console.print(f"[red]! {row['org']} {row['name']}: {row['answer']}[/]")
+    table = Table("question", "answered", "tally")
+    for q in data["questions"]:
+        if "options" in q:
+            labels = q["option_labels"]
+            tally = ", ".join(f"{labels[n]} {c}" for n, c in q["options"].items())
+        elif "sum" in q:
+            tally = f"計 {q['sum']}"
+        else:
+            tally = " / ".join(t["text"] for t in q.get("texts", []))[:200]
+        table.add_row(q["label"], f"{q['answered']}/{q['asked']}", tally)
+    console.print(table)
+    for row in data["acknowledged_without_required_answers"]:
+        console.print(f"未報告 {row['org']} {row['name']}: {', '.join(row['questions'])}")

@@ -218,6 +218,11 @@ def _still_trying(session: Session, recipient: Recipient) -> bool:
     return session.scalars(others.limit(1)).first() is not None
 
 
+def queue_sends(session: Session, alert: Alert, deliveries: list[Delivery]) -> None:
+    """Queue send batches for flushed deliveries (their ids known), coverage first."""
+    _outbox_sends(session, alert, [(d.id, d.channel, d.position) for d in deliveries])
+
+
 def _outbox_sends(session: Session, alert: Alert, items: list[tuple[int, str, int]]) -> None:
     """Queue send batches for (delivery id, channel, position) items, coverage first."""
     queue = outbox.queue_for(alert.status)
@@ -247,8 +252,7 @@ def tick(session: Session, now: datetime | None = None, limit: int = 500) -> int
     session.flush()
     for alert_id, deliveries in queued.items():
         if deliveries:
-            items = [(d.id, d.channel, d.position) for d in deliveries]
-            _outbox_sends(session, alerts[alert_id], items)
+            queue_sends(session, alerts[alert_id], deliveries)
     return len(due)
 
 

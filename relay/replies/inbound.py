@@ -8,6 +8,7 @@ costs a message per spam text.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,8 +18,11 @@ from sqlalchemy.orm import Session
 
 from relay.messages import answer_options
 from relay.models import Alert, Contact, ContactPath, InboundMessage, Recipient
+from relay.questions.catalog import AnswerError
+from relay.questions.sms_answers import parse_sms_answers
 from relay.replies import acks
 from relay.replies import reply_texts as texts
+from relay.replies.answers import asked, record_answers
 from relay.replies.parsing import Reply, parse_reply
 
 OPEN_STATES = ("dispatching", "active")
@@ -32,7 +36,7 @@ LATE_ANSWER_WINDOW = timedelta(hours=24)
 class InboundResult:
     inbound_id: int
     duplicate: bool
-    interpretation: str  # ack | answer | report | unknown_sender | empty
+    interpretation: str  # ack | answer | answers | report | unknown_sender | empty
     alert_reference: str | None
     answer_label: str | None
     reply_text: str | None  # what to text back, None for nothing
@@ -76,6 +80,59 @@ def _recipients(
     return chosen, [r for r, a in rows if a.id == chosen.id]
 
 
+def _without_reference(text: str, reference: str | None) -> str:
+    if not reference:
+        return text
+    code = re.escape(reference.lower())
+    return re.sub(rf"(?<![a-z0-9]){code}(?![a-z0-9])", " ", text, count=1)
+
+
+def _answers(
+    session: Session,
+    alert: Alert,
+    recipients: list[Recipient],
+    inbound: InboundMessage,
+    reply: Reply,
+    language: str,
+    now: datetime,
+) -> InboundResult | None:
+    """A reply with answers to the alert's questions (`1 2 0 3`, `避難者 45`; issue 16):
+    stored and acknowledged, or, if any answer does not fit, nothing stored, the reply kept as
+    a report for the ward and a one-line help texted back. None: not answers at all."""
+    text = _without_reference(reply.text, reply.reference)
+    by_recipient = [(r, asked(session, alert, r)) for r in recipients]
+    parsed = [(r, parse_sms_answers(text, questions)) for r, questions in by_recipient]
+    if not any(p.is_answer for _, p in parsed):
+        return None
+    problems = [problem for _, p in parsed for problem in p.problems]
+    if problems or not any(p.values for _, p in parsed):
+        inbound.interpretation = "report"
+        help_line = texts.answer_help(alert, problems[0] if problems else "", language)
+        return InboundResult(inbound.id, False, "report", alert.reference, None, help_line)
+    count = 0
+    try:
+        with session.begin_nested():
+            for recipient, p in parsed:
+                if p.values:
+                    record_answers(
+                        session, alert, recipient, p.values, "sms_reply", now, inbound_id=inbound.id
+                    )
+                    count = max(count, len(p.values))
+    except AnswerError as exc:  # a cancelled alert: nothing stored, the text kept for the ward
+        inbound.interpretation = "report"
+        help_line = texts.answer_help(alert, str(exc), language)
+        return InboundResult(inbound.id, False, "report", alert.reference, None, help_line)
+    inbound.interpretation = "answers"
+    return InboundResult(
+        inbound.id,
+        False,
+        "answers",
+        alert.reference,
+        None,
+        texts.answers_recorded(alert, count, language),
+    )
+
+
 def receive_sms(session: Session, params: dict[str, str], now: datetime) -> InboundResult:
     """Store and interpret one inbound SMS; say what to text back."""
     sid = params.get("MessageSid") or params.get("SmsSid") or ""
@@ -108,6 +165,10 @@ def receive_sms(session: Session, params: dict[str, str], now: datetime) -> Inbo
     alert, recipients = _recipients(session, contacts, reply, now)
     inbound.alert_id = alert.id if alert else None
     language = contacts[0].language
+    if alert is not None and recipients and alert.questions:
+        answered = _answers(session, alert, recipients, inbound, reply, language, now)
+        if answered is not None:
+            return answered
     if reply.kind in ("ack", "answer") and alert is not None and recipients:
         options = {o.digit: o for o in answer_options(alert.template, language)}
         option = options.get(reply.digit or "")

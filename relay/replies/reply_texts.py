@@ -22,6 +22,18 @@ _REPORT = {
 }
 
 
+_ANSWERS = {
+    "ja": "【金沢区】{ref} 回答{n}件を受け付けました。変更は同じ形で再送を。",
+    "ja-easy": "【金沢区】{ref} こたえ {n}こを うけつけました。",
+    "en": "[Kanazawa Ward] {ref}: {n} answer(s) recorded. Send again to change them.",
+}
+_ANSWER_HELP = {
+    "ja": "【金沢区】{problem}。例: 1 2 0 3（質問の順）/ 避難者 45",
+    "ja-easy": "【金沢区】{problem}。れい: 1 2 0 3",
+    "en": "[Kanazawa Ward] {problem}. E.g. 1 2 0 3 (in question order) or sheltering 45",
+}
+
+
 def _pick(table: dict[str, str], language: str) -> str:
     return table.get(language, table["ja"])
 
@@ -36,3 +48,13 @@ def help_text(alert: Alert | None, language: str) -> str:
 
 def report_received(alert: Alert | None, language: str) -> str:
     return _pick(_REPORT, language)
+
+
+def answers_recorded(alert: Alert, count: int, language: str) -> str:
+    return _pick(_ANSWERS, language).format(ref=alert.reference, n=count)
+
+
+def answer_help(alert: Alert, problem: str, language: str) -> str:
+    """One line: what could not be taken (in Japanese: the questions' labels are), and how to
+    write answers."""
+    return _pick(_ANSWER_HELP, language).format(problem=problem or "回答を読み取れません")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from relay.questions.catalog import Question
+
 REPEAT_KEY = "9"
 
 
@@ -49,6 +51,85 @@ _NO_INPUT = {
     "en": "We did not get your answer. You can also answer from the SMS or email link.",
 }
 _LANG = {"ja": "ja-JP", "ja-easy": "ja-JP", "en": "en-US"}
+
+
+_REPORT_INTRO = {
+    "ja": "続けて、状況の報告をお願いします。",
+    "ja-easy": "つづけて、ようすを おしえて ください。",
+    "en": "Next, please report the situation.",
+}
+_CHOICE = {
+    "ja": "{label}。{options}を押してください。",
+    "ja-easy": "{label}。{options}を おしてください。",
+    "en": "{label}. {options}.",
+}
+_OPTION = {
+    "ja": "{label}は{number}",
+    "ja-easy": "{label}は {number}",
+    "en": "for {label}, press {number}",
+}
+_NUMBER = {
+    "ja": "{label}を数字で入力し、最後にシャープを押してください。",
+    "ja-easy": "{label}を すうじで いれて、さいごに シャープを おしてください。",
+    "en": "{label}: enter the number, then press the hash key.",
+}
+_HEARD = {
+    "ja": "{label}、{answer}、と受け付けました。",
+    "ja-easy": "{label}、{answer}、と うけつけました。",
+    "en": "{label}: {answer}, recorded.",
+}
+_AGAIN = {
+    "ja": "もう一度お願いします。",
+    "ja-easy": "もういちど おねがいします。",
+    "en": "Once more, please.",
+}
+_REPORT_DONE = {
+    "ja": (
+        "報告を受け付けました。ほかの項目はSMSやメールのリンクから報告できます。"
+        "ありがとうございました。"
+    ),
+    "ja-easy": "ほうこくを うけつけました。ありがとうございました。",
+    "en": (
+        "Your report was recorded; the other items can be sent from the SMS or email link. "
+        "Thank you."
+    ),
+}
+
+
+def _pick(table: dict[str, str], language: str) -> str:
+    return table.get(language, table["ja"])
+
+
+def report_intro(language: str) -> str:
+    return _pick(_REPORT_INTRO, language)
+
+
+def question_prompt(question: Question, language: str) -> str:
+    """A situation-report question read out with its keys (issue 16)."""
+    label = question.label(language)
+    if question.kind == "number":
+        return _pick(_NUMBER, language).format(label=label)
+    joiner = "; " if language == "en" else "、"
+    options = joiner.join(
+        _pick(_OPTION, language).format(label=o.label(language), number=o.number)
+        for o in question.choices()
+    )
+    return _pick(_CHOICE, language).format(label=label, options=options)
+
+
+def heard(question: Question, value: int | str, language: str) -> str:
+    """What was taken, said back so the caller can tell a wrong key."""
+    return _pick(_HEARD, language).format(
+        label=question.label(language), answer=question.shown(value, language)
+    )
+
+
+def again(language: str) -> str:
+    return _pick(_AGAIN, language)
+
+
+def report_done(language: str) -> str:
+    return _pick(_REPORT_DONE, language)
 
 
 def speech_language(language: str) -> str:

@@ -47,6 +47,15 @@ def to_csv(report: dict[str, Any]) -> str:
             writer.writerow(["channel", f"{channel}.{key}", "", value, ""])
     for org in report["never_answered"]:
         writer.writerow(["never_answered", org["code"], org["name"], org["district"], ""])
+    for q in report.get("answers", {}).get("questions", []):
+        # section, question.option (or .sum), organizations asked, organizations answered, value
+        for number, count in q.get("options", {}).items():
+            label = q["option_labels"][number]
+            writer.writerow(
+                ["answer", f"{q['id']}.{number} {label}", q["asked"], q["answered"], count]
+            )
+        if "sum" in q:
+            writer.writerow(["answer", f"{q['id']}.sum", q["asked"], q["answered"], q["sum"]])
     return out.getvalue()
 
 

@@ -24,6 +24,7 @@ from relay.models import (
     Organization,
     Recipient,
 )
+from relay.reports.answers import answer_tally, required_answer_seconds
 from relay.timefmt import local
 
 MARKS_MIN = (5, 15, 30)
@@ -133,6 +134,22 @@ def alert_report(session: Session, alert: Alert) -> dict[str, Any]:
         ],
         "timeline": _timeline(times, (deadline - start).total_seconds() * scale, total),
         "time_scale": scale,
+        **_situation_report(session, alert),
+    }
+
+
+def _situation_report(session: Session, alert: Alert) -> dict[str, Any]:
+    """The answers to the alert's questions and how fast the required ones came (issue 16);
+    nothing for an alert that asked none."""
+    if not alert.questions:
+        return {}
+    done = required_answer_seconds(session, alert)
+    return {
+        "answers": answer_tally(session, alert),
+        "time_to_required_answers_s": {
+            "median": statistics.median(done) if done else None,
+            "p90": _percentile(done, 0.9),
+        },
     }
 
 

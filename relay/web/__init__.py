@@ -2,7 +2,7 @@
 `status_ingest`), acknowledgement links (`links`), CAP over HTTP (`cap_http`), /metrics and the
 operators' console (`console/`). Handlers parse and authorize, then call one room's service.
 
-May import: foundation, messages, accounts, directory, delivery, replies, alerts, drills, cap,
-reports, channels.
+May import: foundation, messages, questions, accounts, directory, delivery, replies, alerts, drills,
+cap, reports, channels.
 Must not import: cli, simulator, workers.
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from relay.accounts.users import UserError, allowed, authenticate, create_user
 from relay.alerts import lifecycle
 from relay.alerts.issuing import IssueError, IssueRequest, issue_alert
+from relay.alerts.sms_length import sms_length_notes
 from relay.alerts.status import alert_status
 from relay.cap.export import MEDIA_TYPE as CAP_MEDIA_TYPE
 from relay.cap.export import export_alert
@@ -39,8 +41,11 @@ from relay.models import (
     Recipient,
     User,
 )
+from relay.questions.catalog import AnswerError
 from relay.replies import inbound_reports as reports_service
+from relay.replies.answers import operator_answers
 from relay.reports import tally
+from relay.reports.answers import answer_tally
 from relay.web import cap_http
 from relay.web.ids import RowId
 from relay.web.query_once import query_given_once
@@ -157,6 +162,11 @@ class IssueBody(StrictBody):
     mode: str = "cascade"
     ack_within: str = "15m"
     status: str = "Actual"
+    # One questionnaire's name, or several (issue 16): "damage-report", ["damage-report",
+    # "base-status"].
+    questions: str | list[str] = Field(default_factory=list, examples=["damage-report"])
+    remind_after: str = "10m"
+    reminders: int = Field(default=1, ge=0, le=2)
 
 
 def _issue(session: Session, settings: Settings, body: IssueBody, actor: str) -> Alert:
@@ -170,6 +180,9 @@ def _issue(session: Session, settings: Settings, body: IssueBody, actor: str) ->
             ack_within=parse_duration(body.ack_within),
             status=body.status,
             issued_by=actor,
+            questions=[body.questions] if isinstance(body.questions, str) else body.questions,
+            remind_after=parse_duration(body.remind_after),
+            reminders=body.reminders,
         )
         with session.begin_nested():
             return issue_alert(session, settings, request)
@@ -179,11 +192,18 @@ def _issue(session: Session, settings: Settings, body: IssueBody, actor: str) ->
 
 @router.post("/alerts", status_code=201)
 def issue(request: Request, body: IssueBody, session: DB, user: Operator) -> dict[str, Any]:
-    alert = _issue(session, request.app.state.settings, body, user.name)
+    settings = request.app.state.settings
+    alert = _issue(session, settings, body, user.name)
     result = alert_status(session, alert)
+    notes = []
+    if "sms" in alert.channels:
+        notes = sms_length_notes(settings, alert.template, alert.variables, alert.status)
     session.commit()
     _publish(request)
-    return {k: result[k] for k in ("id", "reference", "state", "recipients")}
+    return {
+        **{k: result[k] for k in ("id", "reference", "state", "recipients")},
+        "sms_notes": [note.as_dict() for note in notes],
+    }
 
 
 @router.get("/alerts")
@@ -371,6 +391,38 @@ def manual_ack(
     except lifecycle.LifecycleError as exc:
         raise HTTPException(422, str(exc)) from None
     return result[0]
+
+
+# --- situation reports (issue 16) --------------------------------------------------------
+
+
+@router.get("/alerts/{alert_id}/answers", responses=NOT_FOUND)
+def alert_answers(alert_id: RowId, session: DB, _: Reader) -> dict[str, Any]:
+    """Per question: counts, sums and free-text needs, per district and kind; organizations
+    with a critical answer; who acknowledged without answering the required questions."""
+    return answer_tally(session, _alert(session, alert_id))
+
+
+class AnswersBody(StrictBody):
+    org: str = Field(min_length=1, max_length=40)
+    answers: dict[str, int | str] = Field(min_length=1, max_length=9)
+
+
+@router.post("/alerts/{alert_id}/answers", responses=NOT_FOUND)
+def enter_answers(
+    alert_id: RowId, body: AnswersBody, session: DB, user: Operator
+) -> dict[str, Any]:
+    """An operator enters an organization's answers heard by phone; audited."""
+    alert = _alert(session, alert_id)
+    try:
+        with session.begin_nested():
+            recorded = operator_answers(
+                session, alert, body.org, body.answers, user.name, datetime.now(UTC)
+            )
+    except AnswerError as exc:
+        raise HTTPException(422, str(exc)) from None
+    session.commit()
+    return {"org": body.org, "answers": recorded.values, "acknowledged": recorded.acknowledged}
 
 
 # --- drills -------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.link_throttle = links.link_throttle()
     app.include_router(twilio_webhooks.router)
     app.include_router(links.router)
     app.include_router(api.router)

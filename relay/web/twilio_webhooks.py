@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from sqlalchemy.exc import IntegrityError
@@ -15,13 +15,21 @@ from sqlalchemy.exc import IntegrityError
 from channels.masking import mask_phone
 from channels.twilio_errors import call_outcome, message_outcome
 from channels.twilio_signature import verify_twilio_signature
-from channels.twilio_voice import call_twiml, hangup_twiml, messaging_twiml, say_twiml
+from channels.twilio_voice import (
+    call_twiml,
+    hangup_twiml,
+    messaging_twiml,
+    question_twiml,
+    say_twiml,
+)
 from relay.config import Settings
 from relay.db import session_factory
 from relay.delivery.tracking import ProviderEvent, apply_event
 from relay.messages import answer_options
 from relay.models import Alert, Delivery, InboundMessage, Recipient
+from relay.questions.catalog import AnswerError, Question
 from relay.replies import acks, inbound, voice_script
+from relay.replies.answers import asked, record_answers
 from relay.replies.parsing import parse_reply
 from relay.web import status_ingest
 from relay.web.metrics import WEBHOOK_REJECTIONS
@@ -232,7 +240,70 @@ def voice_gather(request: Request, tw: Verified) -> Response:
             alert.reference,
         )
         text = voice_script.confirmation(chosen.label, language)
+        questions = _voice_questions(session, alert, recipient)
+        if questions:  # the situation report, by keypad (issue 16)
+            before = text + voice_script.report_intro(language)
+            twiml = _question_twiml(request, delivery, questions, 0, before)
+            return Response(twiml, media_type=XML)
         return Response(say_twiml(text, voice_script.speech_language(language)), media_type=XML)
+
+
+def _voice_questions(session: Any, alert: Alert, recipient: Recipient) -> tuple[Question, ...]:
+    """The questions a call asks: the required ones that take a key (choice, yes/no, number);
+    free text and the optional ones are for the link. None for a cancelled alert."""
+    if alert.state == "cancelled":
+        return ()
+    return tuple(q for q in asked(session, alert, recipient) if q.required and q.kind != "text")
+
+
+def _question_twiml(
+    request: Request, delivery: Delivery, questions: tuple[Question, ...], index: int, before: str
+) -> str:
+    settings: Settings = request.app.state.settings
+    language = delivery.language
+    return question_twiml(
+        before,
+        voice_script.question_prompt(questions[index], language),
+        gather_action=(
+            f"{settings.public_url}/webhooks/twilio/voice/question?d={delivery.id}&q={index}"
+        ),
+        number=questions[index].kind == "number",
+        language=voice_script.speech_language(language),
+        no_input=voice_script.no_input(language),
+    )
+
+
+@router.post("/voice/question")
+def voice_question(request: Request, tw: Verified) -> Response:
+    """One keypad answer of the situation report: checked, stored (answering acknowledges),
+    said back, then the next question; a key that does not fit asks the same question again.
+    Twilio retrying the webhook stores the same answer once more: harmless, the latest
+    counts."""
+    raw = request.query_params.get("q") or ""
+    index = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 2 else -1
+    digits = (tw.get("Digits") or "").strip()[:8]
+    now = datetime.now(UTC)
+    with _sessions(request).begin() as session:
+        delivery, alert, recipient = _call_context(session, tw)
+        language = delivery.language
+        questions = _voice_questions(session, alert, recipient)
+        if not 0 <= index < len(questions):
+            return Response(hangup_twiml(), media_type=XML)
+        question = questions[index]
+        try:
+            value = question.check(digits)
+        except AnswerError:
+            twiml = _question_twiml(
+                request, delivery, questions, index, voice_script.again(language)
+            )
+            return Response(twiml, media_type=XML)
+        record_answers(session, alert, recipient, {question.id: value}, "voice_key", now)
+        said = voice_script.heard(question, value, language)
+        if index + 1 < len(questions):
+            twiml = _question_twiml(request, delivery, questions, index + 1, said)
+            return Response(twiml, media_type=XML)
+        done = said + voice_script.report_done(language)
+        return Response(say_twiml(done, voice_script.speech_language(language)), media_type=XML)
 
 
 @router.post("/sms")

@@ -66,6 +66,7 @@ class IssueForm:
     mode: str = "cascade"
     ack_within: str = "15m"
     variables: dict[str, str] = field(default_factory=dict)
+    questions: list[str] = field(default_factory=list)  # questionnaires (issue 16)
 
     @classmethod
     def read(cls, data: FormData | QueryParams) -> IssueForm:
@@ -89,6 +90,7 @@ class IssueForm:
             mode=str(data.get("mode") or ""),
             ack_within=str(data.get("ack_within") or "").strip()[:16],
             variables=variables,
+            questions=[str(q)[:64] for q in data.getlist("questions")][:5],
         )
 
     def check(self) -> None:
@@ -104,6 +106,8 @@ class IssueForm:
         if not self.audience:
             raise ValueError("送信先を入力してください（例: district:西柴、all）。")
         parse_duration(self.ack_within)
+        if any(q not in views.questionnaire_choices() for q in self.questions):
+            raise ValueError("質問票を一覧から選んでください。")
 
     def request(self, actor: str) -> IssueRequest:
         return IssueRequest(
@@ -115,6 +119,7 @@ class IssueForm:
             ack_within=parse_duration(self.ack_within),
             status=self.status,
             issued_by=actor,
+            questions=tuple(self.questions),
         )
 
 
@@ -128,6 +133,7 @@ def _preview(session: Session, settings: Settings, form: IssueForm) -> dict[str,
         form.audience,
         form.status,
         tuple(form.channels),
+        tuple(form.questions),
     )
 
 
@@ -146,6 +152,7 @@ def _form_page(
         statuses=STATUSES,
         channels=CHANNELS,
         modes=MODES,
+        questionnaires=views.questionnaire_choices(),
     )
 
 

@@ -12,30 +12,29 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from relay.alerts.sms_length import sample_context
 from relay.alerts.status import alert_status
 from relay.config import Settings
-from relay.directory.audience import AudienceError, parse_audience, resolve
+from relay.directory.audience import AudienceError, Target, parse_audience, resolve
 from relay.messages import (
     CHANNELS,
     LANGUAGES,
-    MessageContext,
     MessageError,
     default_composer,
+    length_note,
     render,
     sms_budget,
     validate,
 )
 from relay.models import Alert, Contact, Organization, Recipient
-from relay.replies.links import link_url
+from relay.questions.asked import check_choice, questions_for
+from relay.questions.catalog import load_all
+from relay.reports.answers import answer_tally
 from relay.timefmt import local
 
 OPEN_STATES = ("draft", "dispatching", "active")
 # Sent by the relay itself at a deadline, never chosen by an operator.
 INTERNAL_TEMPLATES = frozenset({"staff-summary"})
-# As long as a real reference code and acknowledgement link (relay/links.py: 28 characters),
-# so the preview's segment count is the one the recipients' SMS will have.
-_SAMPLE_REFERENCE = "K7QF"
-_SAMPLE_TOKEN = "x" * 28
 
 
 def alert_rows(session: Session, open_only: bool, limit: int = 50) -> list[dict[str, Any]]:
@@ -145,6 +144,7 @@ def live(session: Session, alert: Alert) -> dict[str, Any]:
         "silent": silent_orgs(session, alert.id),
         "open": alert.state in OPEN_STATES,
         "updated_local": local(datetime.now(UTC), "%H:%M:%S"),
+        "answers": answer_tally(session, alert) if alert.questions else None,
     }
 
 
@@ -187,6 +187,7 @@ def preview(
     audience_text: str,
     status: str,
     channels: tuple[str, ...],
+    questions: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The messages as recipients will get them, per language and channel, their SMS segments
     against the template's budget, and whom the audience reaches. Raises MessageError or
@@ -198,14 +199,13 @@ def preview(
     for contact in contacts:
         by_language[contact.language] = by_language.get(contact.language, 0) + 1
     sample = contacts[0] if contacts else None
-    context = MessageContext(
-        status=status,
-        sent_at=datetime.now(UTC),
-        reference=_SAMPLE_REFERENCE,
-        ack_url=link_url(settings.public_url, _SAMPLE_TOKEN),
-        two_way_sms=settings.twilio_two_way_sms,
-        org_name=sample.org_name if sample else "〇〇自治会",
-        contact_name=sample.name if sample else "〇〇",
+    # A reference code and a link as long as real ones, so the preview's segment count is
+    # the one the recipients' SMS will have.
+    context = sample_context(
+        settings,
+        status,
+        sample.org_name if sample else "〇〇自治会",
+        sample.name if sample else "〇〇",
     )
     messages: dict[str, dict[str, Any]] = {}
     for language in LANGUAGES:
@@ -213,10 +213,12 @@ def preview(
         for channel in CHANNELS:
             msg = render(template, channel, language, variables, context)
             rendered[channel] = {"subject": msg.subject, "text": msg.text, "segments": msg.segments}
+            if channel == "sms":
+                note = length_note(msg, settings.public_url)
+                rendered[channel]["note"] = note.ja() if note else None
         sms = rendered["sms"]
-        segments = sms["segments"]
         sms["budget"] = sms_budget(template, language)
-        sms["over_budget"] = segments > sms["budget"]
+        sms["over_budget"] = sms["segments"] > sms["budget"]
         messages[language] = rendered
     labels = {v["name"]: v["label"] for t in template_choices() for v in t["variables"]}
     return {
@@ -228,7 +230,34 @@ def preview(
         "organizations": len({c.organization_id for c in contacts}),
         "by_language": by_language,
         "messages": messages,
+        "questions": _questions_by_kind(questions, _kinds(session, contacts)),
     }
+
+
+def _kinds(session: Session, contacts: list[Target]) -> set[str]:
+    org_ids = {c.organization_id for c in contacts}
+    if not org_ids:
+        return set()
+    return set(session.scalars(select(Organization.kind).where(Organization.id.in_(org_ids))))
+
+
+def questionnaire_choices() -> dict[str, str]:
+    """The questionnaires an alert can carry, name → Japanese label."""
+    return {name: q.label("ja") for name, q in load_all().items()}
+
+
+def _questions_by_kind(names: tuple[str, ...], kinds: set[str]) -> dict[str, list[str]]:
+    """For each kind of organization in the audience, the labels of the questions it will be
+    asked (required ones marked), so the operator sees who is asked what before issuing."""
+    if not names:
+        return {}
+    check_choice(names)
+    by_kind = {}
+    for kind in sorted(kinds):
+        asked = questions_for(names, kind)
+        if asked:
+            by_kind[kind] = [q.label("ja") + ("（必須）" if q.required else "") for q in asked]
+    return by_kind
 
 
 PreviewError = (MessageError, AudienceError, ValueError)
