@@ -11,6 +11,6 @@ docstring says what it may import, and tests/test_import_rules.py holds every mo
     web · cli   (the edges: HTTP and the command line)
 
 May import: channels.
-Must not import: messages, accounts, directory, delivery, replies, alerts, drills, cap, reports,
-web, cli, simulator, workers.
+Must not import: messages, questions, accounts, directory, delivery, replies, alerts, drills, cap,
+reports, web, cli, simulator, workers.
 """

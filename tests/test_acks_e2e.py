@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -160,7 +161,11 @@ def test_cascade_replies_keys_links_and_reports(db_url: str, tmp_path: Path) -> 
         desk = e164(WARD_DESK)
         wait_until(lambda: stack.sim.log.requests_to(desk), 90, "deadline summary to the desk", 0.3)
         summary = stack.sim.log.requests_to(desk)[0].body or ""
-        assert f"{reference} 期限時点で未応答 1団体：c4自治会" in summary
+        assert f"{reference} 期限で未応答1団体 確認を\n" in summary  # one segment
+        # The names are behind the link: its page carries the summary's full text.
+        link = summary.splitlines()[-1]
+        page = httpx.get(link, timeout=10)
+        assert page.status_code == 200 and "・c4自治会" in page.text
 
 
 def _silent_audit(url: str, alert_id: int) -> bool:

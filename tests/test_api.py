@@ -200,6 +200,34 @@ def test_metrics_expose_the_series_operators_alert_on(api) -> None:
     client.post("/webhooks/twilio/sms", data={"Body": "1"})  # unsigned: refused and counted
     text = client.get("/metrics").text
     assert 'relay_deliveries{channel="sms",state="queued"}' in text
-    assert 'relay_alerts{status="Actual",state="dispatching"} 1' in text
+    assert 'relay_alerts{status="Actual",state="active"} 1' in text
     assert "relay_outbox_unpublished " in text and "relay_escalations_due " in text
     assert 'relay_webhook_rejections_total{path="/webhooks/twilio/sms"}' in text
+
+
+def test_issue_says_when_an_sms_is_longer_than_one_segment(api, db_url) -> None:
+    """Issue 15: the API names each language whose SMS a long area pushes past its target,
+    and by how many characters; a realistic one gets no note."""
+    client, h = api
+    plain = client.post("/api/v1/alerts", json=ISSUE, headers=h["operator"])
+    assert plain.status_code == 201 and plain.json()["sms_notes"] == []
+    long_area = {
+        **ISSUE,
+        "variables": {
+            "intensity": "6強",
+            "area": "釜利谷東・六浦東・六浦南の土砂災害警戒区域と周辺の急傾斜地",
+        },
+    }
+    created = client.post("/api/v1/alerts", json=long_area, headers=h["operator"])
+    assert created.status_code == 201, created.text
+    notes = {n["language"]: n for n in created.json()["sms_notes"]}
+    assert notes["ja"]["segments"] == 2 and notes["ja"]["target"] == 1
+    assert (
+        notes["ja"]["over_by"] > 0
+        and f"{notes['ja']['over_by']}字超過" in notes["ja"]["message_ja"]
+    )
+    email_only = {**long_area, "channels": ["email"]}
+    assert (
+        client.post("/api/v1/alerts", json=email_only, headers=h["operator"]).json()["sms_notes"]
+        == []
+    )

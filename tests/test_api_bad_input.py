@@ -54,7 +54,11 @@ CALLS = {
             "variables": {"intensity": "5強", "area": "金沢区全域"},
             "audience": "kind:hospital",
             "channels": ["email"],
+            "questions": "damage-report",
         },
+    ),
+    ("post", "/api/v1/alerts/{alert_id}/answers"): Call(
+        OPERATORS, json={"org": "hospital-1", "answers": {"injured": 1}}
     ),
     ("post", "/api/v1/alerts/cap"): Call(
         OPERATORS,

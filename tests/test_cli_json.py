@@ -89,3 +89,18 @@ def test_cli_json_keys_are_the_api_keys(relay_env: dict[str, str]) -> None:
         assert api_user.status_code == 201, api_user.text
         assert isinstance(user, dict) and user.keys() == api_user.json().keys()
         assert user["token"] and user["token"] != api_user.json()["token"]
+
+
+def test_issue_prints_a_note_when_an_sms_takes_more_segments(relay_env: dict[str, str]) -> None:
+    """Issue 15: `relay alert issue` says which language's SMS a long area makes longer than
+    its target, and by how much; the alert is still issued."""
+    with api_client(relay_env["RELAY_DATABASE_URL"]):  # imports the directory
+        area = "area=釜利谷東・六浦東・六浦南の土砂災害警戒区域と周辺の急傾斜地"
+        args = ["alert", "issue", "--template", "earthquake", "--var", "intensity=6強"]
+        result = CliRunner().invoke(app, [*args, "--var", area, "--audience", "kind:hospital"])
+        assert result.exit_code == 0, result.stderr
+        assert "issued" in result.stdout
+        assert "note: ja SMS is 2 segments" in result.stderr
+        assert "characters over 1 segment" in result.stderr
+        plain = CliRunner().invoke(app, [*args, "--var", "area=金沢区全域", "--audience", "all"])
+        assert plain.exit_code == 0 and "note:" not in plain.stderr

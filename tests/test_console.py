@@ -21,6 +21,7 @@ from relay.config import Settings, load_settings
 from relay.db import transaction
 from relay.directory.audience import parse_audience
 from relay.drills import service
+from relay.messages import sms_units
 from relay.models import Alert, AuditEvent, Delivery, InboundMessage, User
 from relay.web.app import create_app
 from tests.console_support import PASSWORD, csrf_of, load_directory, make_users, sign_in
@@ -147,7 +148,8 @@ def test_issue_exercise_with_preview_confirmation_ack_and_cancel(
     assert data["by_language"] == {"ja": 2, "en": 1}
     for language in ("ja", "en", "ja-easy"):
         sms = data["messages"][language]["sms"]
-        assert sms["text"].startswith("【訓練】") and 2 <= sms["segments"] <= sms["budget"]
+        assert sms["text"].startswith("【訓練】") and sms["segments"] <= sms["budget"]
+        assert sms["segments"] <= (1 if language == "ja" else 2) and sms["note"] is None
     assert "これは訓練です" in data["messages"]["ja"]["voice"]["text"]
     assert data["messages"]["ja"]["email"]["subject"].startswith("【訓練】")
 
@@ -243,7 +245,7 @@ def test_issue_exercise_with_preview_confirmation_ack_and_cancel(
     assert "引き継がれました" in client.get(f"/console/alerts/{alert_id}").text
 
     unconfirmed = client.post(f"/console/alerts/{update_id}/cancel", data={"csrf_token": csrf})
-    assert unconfirmed.status_code == 422 and alert_state(db_url, update_id) == "dispatching"
+    assert unconfirmed.status_code == 422 and alert_state(db_url, update_id) == "active"
     cancelled = client.post(
         f"/console/alerts/{update_id}/cancel",
         data={"confirm": "yes", "csrf_token": csrf},
@@ -273,7 +275,7 @@ def test_csrf_and_roles_refuse_and_change_nothing(
         f"/console/alerts/{alert_id}/cancel", data={"confirm": "yes", "csrf_token": csrf + "x"}
     )
     assert wrong.status_code == 403
-    assert alert_state(db_url, alert_id) == "dispatching" and not audits(db_url, "alert.cancel")
+    assert alert_state(db_url, alert_id) == "active" and not audits(db_url, "alert.cancel")
 
     with TestClient(client.app) as viewer:
         token = sign_in(viewer, "viewer")
@@ -290,7 +292,7 @@ def test_csrf_and_roles_refuse_and_change_nothing(
         assert ack.status_code == 403
         page = viewer.get(f"/console/alerts/{alert_id}")  # viewers read
         assert page.status_code == 200 and "警報を取り消す" not in page.text
-    assert alert_state(db_url, alert_id) == "dispatching"
+    assert alert_state(db_url, alert_id) == "active"
     assert not audits(db_url, "alert.cancel") and not audits(db_url, "alert.manual_ack")
 
     # Inbound reports: viewers read, operators mark handled (audited as in the API).
@@ -417,3 +419,69 @@ def test_drill_schedule_form_and_session_end(
         assert operator.get("/console", follow_redirects=False).status_code == 303
     assert len(audits(db_url, "drill.schedule")) == 1
     assert client.get("/console/alerts/not-a-number").status_code == 422  # never a 500
+
+
+def test_preview_and_confirmation_warn_when_an_sms_takes_two_segments(
+    client: TestClient, db_url: str
+) -> None:
+    """Issue 15: a long area pushes the Japanese SMS past one segment; the preview and the
+    confirmation page say so, with how many characters over; nothing is written."""
+    csrf = sign_in(client, "operator")
+    fields = {
+        "template": "earthquake",
+        "var_intensity": "6強",
+        "var_area": "釜利谷東・六浦東・六浦南の土砂災害警戒区域と周辺の急傾斜地",
+        "audience": "district:西柴",
+        "status": "Exercise",
+        "channels": ["sms", "email"],
+        "mode": "cascade",
+        "ack_within": "15m",
+    }
+    data = client.get("/console/alerts/preview.json", params=fields).json()
+    sms = data["messages"]["ja"]["sms"]
+    over = sms_units(sms["text"]) - 70
+    assert sms["segments"] == 2 and over > 0
+    assert sms["note"] == f"日本語のSMSが2通分になります（1通分を{over}字超過）"
+    confirm = client.post("/console/alerts/confirm", data={**fields, "csrf_token": csrf})
+    assert confirm.status_code == 200 and f"1通分を{over}字超過" in confirm.text
+    assert count(db_url, Alert) == 0
+
+
+def test_questionnaires_are_chosen_previewed_per_kind_and_issued(
+    client: TestClient, db_url: str
+) -> None:
+    """Issue 16: the issue form offers the questionnaires; the preview and the confirmation
+    show each kind of organization in the audience the questions it will be asked."""
+    csrf = sign_in(client, "operator")
+    form = client.get("/console/alerts/new")
+    assert form.status_code == 200 and 'value="damage-report"' in form.text
+    fields = {
+        "template": "earthquake", "var_intensity": "6強", "var_area": "金沢区全域",
+        "audience": "all", "status": "Exercise", "channels": ["sms"], "mode": "blast",
+        "ack_within": "15m", "questions": ["damage-report", "base-status"],
+    }  # fmt: skip
+    data = client.get("/console/alerts/preview.json", params=fields).json()
+    # Only associations in this audience: base-status asks them nothing, so only damage-report.
+    assert data["questions"] == {
+        "association": [
+            "人的被害（必須）",
+            "建物被害（必須）",
+            "火災（必須）",
+            "道路・がけ崩れ",
+            "支援が必要なこと",
+        ]
+    }
+    confirm = client.post("/console/alerts/confirm", data={**fields, "csrf_token": csrf})
+    assert confirm.status_code == 200 and "自治会町内会: 人的被害（必須）" in confirm.text
+    assert confirm.text.count('name="questions"') == 2  # carried to the issue
+    unknown = client.get("/console/alerts/preview.json", params={**fields, "questions": "x"})
+    assert unknown.status_code == 422 and "質問票" in unknown.json()["error"]
+    issued = client.post(
+        "/console/alerts",
+        data={**fields, "confirmed": "yes", "csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert issued.status_code == 303, issued.text
+    with transaction(db_url) as s:
+        alert = s.scalars(select(Alert)).one()
+        assert alert.questions == ["damage-report", "base-status"]

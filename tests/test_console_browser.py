@@ -34,7 +34,9 @@ expect = playwright.expect
 # nishi-1 and nishi-2 answer the SMS (after the simulator's delivery and these delays, halved
 # by speed 2); nishi-3 stays silent and is acknowledged by hand. kana-* are the drill's
 # audience: kana-1 answers it, kana-2 never does.
-REPLIES = {"nishi-1": "１", "nishi-2": "了解です", "kana-1": "1"}
+# nishi-2 answers the damage report in one SMS, full-width, the way the help text says: 負傷者あり
+# and a fire (both critical), no building damage, roads clear.
+REPLIES = {"nishi-1": "１", "nishi-2": "２　１　１　２", "kana-1": "1"}
 
 
 @pytest.fixture
@@ -125,6 +127,8 @@ def _operator(page: object, base: str, stack: Stack) -> None:
     p.fill("#var_intensity", "5強")
     p.fill("#var_area", "西柴")
     p.fill("#audience", "district:西柴")
+    p.check("input[name=questions][value=damage-report]")
+    expect(p.locator("#preview-questions")).to_contain_text("自治会町内会: 人的被害（必須）")
     # The preview: three associations, every SMS a 【訓練】 within its segment budget.
     # (Waits by locator: the page's CSP forbids string eval, which wait_for_function uses.)
     expect(p.locator("#preview-summary")).to_have_attribute("data-recipients", "3")
@@ -134,7 +138,8 @@ def _operator(page: object, base: str, stack: Stack) -> None:
     assert "これは訓練です" in p.inner_text("[data-lang=ja] pre.voice")
     p.uncheck("input[name=channels][value=voice]")  # the preview follows: no call text
     p.wait_for_selector("[data-lang=ja] pre.voice", state="detached")
-    assert int(p.get_attribute("[data-lang=ja] [data-segments]", "data-segments")) >= 2
+    assert int(p.get_attribute("[data-lang=ja] [data-segments]", "data-segments")) == 1
+    assert p.locator("[data-sms-note]").count() == 0  # one segment: nothing to warn about
     _shot(p, "console-issue-preview")
 
     p.click("text=確認画面へ")
@@ -155,6 +160,15 @@ def _operator(page: object, base: str, stack: Stack) -> None:
     assert silent.count() == 1 and silent.get_attribute("data-org") == "nishi-3"
     assert "西柴" in p.inner_text("#districts")
     assert stack.status(alert_id)["acknowledged"] == 2
+    # The situation report, in place too: nishi-2's critical answers first, the tallies.
+    expect(p.locator("#answers-critical tbody tr")).to_have_count(2)
+    assert p.locator("#answers-critical tr[data-org=nishi-2]").count() == 2
+    critical = p.inner_text("#answers-critical")
+    assert "人的被害: 負傷者あり" in critical and "火災: はい" in critical
+    assert "必須の報告: 1 / 3 団体" in p.inner_text("#answers-summary")
+    assert p.locator("[data-question=injured] svg rect").count() == 3
+    assert "nishi-1" in p.inner_text("#answers-missing")  # acknowledged, no report
+    assert p.evaluate("window.notReloaded") is True
     _shot(p, "console-alert-live")
 
     row = p.locator("#silent tr[data-org=nishi-3]")

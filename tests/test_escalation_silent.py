@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from relay.db import transaction
-from relay.delivery.dispatch import plan_batches
 from relay.models import AuditEvent, Delivery, Recipient
 from relay.replies import escalation
 from tests.test_webhooks import issue_to_everyone, webhook_settings
@@ -42,8 +41,8 @@ def _set_call(db_url: str, call_id: int, state: str, sent_at: datetime) -> None:
 
 
 def _call_only_alert(db_url: str, recall_after: timedelta | None) -> int:
-    """A cascade of calls to the one landline (2 min to the call's turn end), dispatched as the
-    worker's dispatch task does first: the alert becomes active."""
+    """A cascade of calls to the one landline (2 min to the call's turn end); one slice, so
+    the alert is active as it is issued."""
     alert_id, _ = issue_to_everyone(
         db_url,
         webhook_settings(db_url),
@@ -56,8 +55,6 @@ def _call_only_alert(db_url: str, recall_after: timedelta | None) -> int:
         next_contact_after=timedelta(minutes=4),
         recall_after=recall_after,
     )
-    with transaction(db_url) as session:
-        plan_batches(session, alert_id)
     return alert_id
 
 

@@ -16,8 +16,9 @@ from relay.cli.demo import SAMPLE, _people
 from relay.db import transaction
 from relay.directory.csv_format import parse_directory
 from relay.directory.store import apply_directory
-from relay.reports.reach import Figures, disagreements
+from relay.reports.reach import Figures, disagreements, figures_from_record
 from simulator.behaviour import normalise_key
+from simulator.log import LogRecord
 from simulator.realistic import (
     Line,
     ReachPopulation,
@@ -186,6 +187,35 @@ def test_an_answer_still_under_way_at_a_mark_may_fall_on_either_side() -> None:
     late = _figures({"a": 100.0, "b": 950.0})
     assert disagreements(late, slow, tolerance_s=10) == [
         "acknowledged by 15 min: relay 1, simulator 2"
+    ]
+
+
+def test_a_keypress_the_relay_never_answered_may_count_either_way() -> None:
+    # Two people press 1; the relay answers one, and the other's request times out (a busy
+    # machine). The simulator cannot know whether the relay took the second: it counts only
+    # the first, and the two sides may differ by the unanswered one, no more.
+    origin = 1000.0
+    records = [
+        LogRecord("gather", to="+81901", sid="CA1", params={"Digits": "1"}, status=200,
+                  mono=origin + 10, sent_mono=origin + 9),
+        LogRecord("gather", to="+81902", sid="CA2", params={"Digits": "1"}, status=0,
+                  mono=origin + 25, sent_mono=origin + 10),
+    ]  # fmt: skip
+    owner = {"+81901": "a", "+81902": "b"}
+    record = figures_from_record(records, owner, "R-1", "cascade", 2, origin, 1.0, 1800.0)
+    assert (record.answered, record.unanswered, sorted(record.ack_s)) == (1, 1, ["a"])
+    took_both = Figures("cascade", 2, 1800.0, {"a": 9.5, "b": 11.0}, answered=2)
+    took_one = Figures("cascade", 2, 1800.0, {"a": 9.5}, answered=1)
+    assert disagreements(took_both, record, tolerance_s=1) == []
+    assert disagreements(took_one, record, tolerance_s=1) == []
+    took_none = Figures("cascade", 2, 1800.0, {}, answered=0)
+    assert disagreements(took_none, record, tolerance_s=1) == [
+        "calls placed/picked up/answered: relay 0/0/0, simulator 0/0/1, "
+        "and 1 the relay gave no answer to",
+        "organizations acknowledged: relay 0, simulator 1",
+        "acknowledged by 5 min: relay 0, simulator 1",
+        "acknowledged by 15 min: relay 0, simulator 1",
+        "acknowledged by 30 min: relay 0, simulator 1",
     ]
 
 

@@ -218,17 +218,14 @@ def test_link_get_changes_nothing_post_acknowledges(app_env, db_url) -> None:
 
 
 def test_expired_link_is_410_and_records_nothing(app_env, db_url) -> None:
-    from datetime import UTC, datetime
-
-    from relay.models import Recipient
-    from relay.replies.links import make_token
+    from relay.models import Alert, Recipient
+    from relay.replies.links import LINK_LIFETIME, make_token
 
     client, alert_id, _ = app_env
     with transaction(db_url) as s:
         recipient_id = s.scalars(select(Recipient.id).where(Recipient.alert_id == alert_id)).one()
-    token = make_token(
-        "webhook-test-secret-key", recipient_id, "sms", datetime.now(UTC) - timedelta(seconds=1)
-    )
+        s.get(Alert, alert_id).sent_at -= LINK_LIFETIME  # issued three days ago
+    token = make_token("webhook-test-secret-key", recipient_id, "sms")
     page = client.get(f"/a/{token}")
     assert page.status_code == 410 and "このリンクは使えません" in page.text
     assert client.post(f"/a/{token}", data={"answer": "1"}).status_code == 410

@@ -2,6 +2,6 @@
 (scrypt). Who may do what is decided here (`users.allowed`); the edges only ask.
 
 May import: foundation.
-Must not import: messages, directory, delivery, replies, alerts, drills, cap, reports, web, cli,
-channels, simulator, workers.
+Must not import: messages, questions, directory, delivery, replies, alerts, drills, cap, reports,
+web, cli, channels, simulator, workers.
 """

@@ -5,6 +5,6 @@ audience selectors resolved to the people an alert reaches (`audience`).
 It knows nothing of alerts: an audience resolves to plain rows that issuing plans from.
 
 May import: foundation.
-Must not import: messages, accounts, delivery, replies, alerts, drills, cap, reports, web, cli,
-channels, simulator, workers.
+Must not import: messages, questions, accounts, delivery, replies, alerts, drills, cap, reports,
+web, cli, channels, simulator, workers.
 """

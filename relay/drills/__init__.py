@@ -4,6 +4,6 @@ fires each fire time exactly once, catch-up or `missed` runs, and closing runs (
 A drill run issues an ordinary 【訓練】 alert through alerts; reports read its results.
 
 May import: foundation, directory, delivery, alerts.
-Must not import: messages, accounts, replies, cap, reports, web, cli, channels, simulator,
-workers.
+Must not import: messages, questions, accounts, replies, cap, reports, web, cli, channels,
+simulator, workers.
 """
