@@ -312,7 +312,23 @@ class Stack:
             states = self.states(alert_id)
             return not any(states.get(s, 0) for s in ("queued", "sending"))
 
-        wait_until(done, timeout, f"alert {alert_id} still sending: {self.states(alert_id)}", 0.2)
+        try:
+            wait_until(done, timeout, f"alert {alert_id} still sending", 0.2)
+        except AssertionError as exc:
+            states = self.states(alert_id)
+            raise AssertionError(f"{exc}: {states}\n{self.process_report()}") from None
+
+    def process_report(self) -> str:
+        """Each relay process: alive or its exit code, and the end of its log — what a
+        timed-out wait needs to say which part stopped."""
+        lines = []
+        for worker in self.workers:
+            code = worker.proc.poll() if worker.proc else None
+            status = "alive" if code is None else f"exit {code}"
+            lines.append(f"--- {' '.join(worker.args)}: {status}")
+            if worker.log_path and worker.log_path.exists():
+                lines += worker.log_path.read_text(errors="replace").splitlines()[-15:]
+        return "\n".join(lines)
 
     def wait_settled(self, alert_id: int, timeout: float = 240) -> None:
         """Until nothing is left to send or escalate and the simulated people are done."""
