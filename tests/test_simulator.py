@@ -44,6 +44,7 @@ from simulator import (
     SimLog,
     SimulatorThread,
 )
+from simulator.log import LogRecord
 from simulator.spec import default_spec_path
 
 ACCOUNT = "AC" + "a1" * 16
@@ -544,7 +545,11 @@ def test_sms_reply_is_posted_signed_to_the_webhook(
         "1",
         "2010-04-01",
     )
-    (logged,) = [r for r in sim.log.of_kind("inbound_sms") if r.from_ == number]
+    # The simulator logs the reply once the relay's answer is back, just after the relay saw it.
+    (logged,) = wait_for(
+        lambda: [r for r in sim.log.of_kind("inbound_sms") if r.from_ == number],
+        what="the reply in the simulator's log",
+    )
     assert logged.status == 200 and "受け付けました" in (logged.response or "")
 
 
@@ -559,7 +564,13 @@ def test_link_is_opened_then_answered(
     opened, answered = relay.at("/a/K7QF-tok.en_1")
     assert (opened.method, answered.method) == ("GET", "POST")
     assert answered.params == {"answer": "2"}
-    taps = [r for r in sim.log.of_kind("link_get", "link_post") if r.to == number]
+
+    def logged_taps() -> list[LogRecord]:
+        return [r for r in sim.log.of_kind("link_get", "link_post") if r.to == number]
+
+    # The simulator logs a tap once the relay's answer is back, just after the relay saw it.
+    wait_for(lambda: len(logged_taps()) == 2, what="both taps in the simulator's log")
+    taps = logged_taps()
     assert [(r.kind, r.status) for r in taps] == [("link_get", 200), ("link_post", 200)]
 
 
