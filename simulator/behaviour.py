@@ -46,6 +46,9 @@ class Behaviour:
     sms_reply_delay: float = 30.0
     link_answer: str | None = None  # answer posted after tapping the SMS link; None = never
     link_delay: float = 45.0
+    # Situation-report answers sent with the link page's form (question id -> value, e.g.
+    # {"injured": "1", "needs": "毛布"}) after link_delay, instead of link_answer's button.
+    link_form: dict[str, str] | None = None
 
     # Voice: rings after ring_delay, picked up (or not) after answer_delay.
     call_outcome: CallOutcome = "human"

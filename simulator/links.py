@@ -34,3 +34,12 @@ async def tap(courier: Courier, url: str, answer: str, party: Party) -> None:
     await courier.plain(
         "link_post", "POST", url, party, form={"answer": answer}, cookies=page.cookies
     )
+
+
+async def fill_in(courier: Courier, url: str, answers: dict[str, str], party: Party) -> None:
+    """Open the page, then send its situation-report form (fields `q_<question id>`)."""
+    page = await courier.plain("link_get", "GET", url, party)
+    form = {f"q_{question}": value for question, value in answers.items()}
+    await courier.plain(
+        "link_post", "POST", f"{url}/answers", party, form=form, cookies=page.cookies
+    )

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from .behaviour import Behaviour
 from .callbacks import Party
 from .context import Context
-from .links import find_link, tap
+from .links import fill_in, find_link, tap
 from .resources import API_VERSION, Message, new_sid
 from .segments import count_segments
 
@@ -89,12 +89,16 @@ def _recipient_reacts(ctx: Context, message: Message, behaviour: Behaviour) -> N
 
         ctx.scheduler.later(behaviour.sms_reply_delay, send_reply)
 
-    answer = behaviour.link_answer
-    link = find_link(message.body, ctx.link_base) if answer is not None else None
-    if answer is not None and link is not None:
+    answer, form = behaviour.link_answer, behaviour.link_form
+    link = find_link(message.body, ctx.link_base) if answer or form else None
+    if link is not None:
+        party = Party(to=message.to, sid=message.sid)
 
         async def tap_link() -> None:
-            await tap(ctx.courier, link, answer, Party(to=message.to, sid=message.sid))
+            if form:
+                await fill_in(ctx.courier, link, form, party)
+            elif answer:
+                await tap(ctx.courier, link, answer, party)
 
         ctx.scheduler.later(behaviour.link_delay, tap_link)
 
