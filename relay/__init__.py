@@ -7,10 +7,10 @@ the environment), `db` (engines, sessions, transactions), `models` (the tables),
 The rooms are packages, listed in the order an alert passes through them; each room's
 docstring says what it may import, and tests/test_import_rules.py holds every module to it:
 
-    messages · accounts · directory · delivery · replies · alerts · drills · cap · reports
+    messages · accounts · directory · delivery · replies · alerts · drills · cap · reports · jma
     web · cli   (the edges: HTTP and the command line)
 
 May import: channels.
 Must not import: messages, questions, accounts, directory, delivery, replies, alerts, drills, cap,
-reports, web, cli, simulator, workers.
+reports, web, cli, simulator, workers, jma.
 """

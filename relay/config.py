@@ -10,9 +10,12 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
+
+from relay.durations import parse_duration
 
 T = TypeVar("T")
 
@@ -65,6 +68,20 @@ def _choice(*allowed: str) -> Callable[[str, str], str]:
     return parse
 
 
+def _duration(name: str, value: str) -> timedelta:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def _positive_duration(name: str, value: str) -> timedelta:
+    duration = _duration(name, value)
+    if duration <= timedelta(0):
+        raise ConfigError(f"{name}: must be longer than 0 (e.g. 60s)")
+    return duration
+
+
 _SID = re.compile(r"^AC[0-9a-f]{32}$")
 # Secrets anyone can read: the built-in development values and .env.example's placeholders.
 # With them a stranger could forge an acknowledgement link or a signed SMS "1".
@@ -109,6 +126,15 @@ class Settings:
     # address): comma-separated addresses, or "*" where only the proxy can reach the app.
     trusted_proxies: str
     workdir: Path
+    # JMA bulletins (relay/jma/, issue 17): the Atom feeds polled (empty: off), how often, the
+    # oldest bulletin that may still act (None: any age, for drills over old samples), how
+    # long an aftershock must be stronger than the last alert to make a new one, and the
+    # trigger rules file (None: the default rules for Kanazawa Ward shipped in relay/jma/).
+    jma_feeds: tuple[str, ...] = ()
+    jma_poll_s: float = 60.0
+    jma_max_age: timedelta | None = timedelta(hours=1)
+    jma_aftershock_window: timedelta = timedelta(hours=6)
+    triggers_path: Path | None = None
 
     @property
     def twilio_auth_token(self) -> str:
@@ -216,6 +242,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         clock_file=Path(clock) if (clock := get("RELAY_CLOCK_FILE")) else None,
         trusted_proxies=get("RELAY_TRUSTED_PROXIES", "127.0.0.1") or "127.0.0.1",
         workdir=workdir,
+        jma_feeds=tuple(
+            _url("RELAY_JMA_FEEDS", u.strip(), ("http", "https"))
+            for u in (get("RELAY_JMA_FEEDS", "") or "").split(",")
+            if u.strip()
+        ),
+        jma_poll_s=parse("RELAY_JMA_POLL_INTERVAL", _positive_duration, "60s").total_seconds(),
+        jma_max_age=parse("RELAY_JMA_MAX_AGE", _duration, "1h") or None,
+        jma_aftershock_window=parse("RELAY_JMA_AFTERSHOCK_WINDOW", _duration, "6h"),
+        triggers_path=Path(triggers) if (triggers := get("RELAY_TRIGGERS")) else None,
     )
 
 

@@ -428,3 +428,96 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- JMA bulletins and prepared alerts (issue 17) ---------------------------------------------
+
+
+class JmaBulletin(Base):
+    """A JMA disaster-information XML document the relay received (feed or `relay jma ingest`)
+    and what it did with it. A series (JMA's own rule) is title + office + status + event id;
+    within a series the latest report time is in force."""
+
+    __tablename__ = "jma_bulletins"
+    __table_args__ = (
+        Index("ix_jma_bulletins_series", "title", "office", "status", "event_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # sha256 of the document: the same file fed twice is one row and acts once.
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    source: Mapped[str] = mapped_column(String(500), default="")  # file name or feed link
+    title: Mapped[str] = mapped_column(String(200))  # Control/Title
+    office: Mapped[str] = mapped_column(String(100))  # Control/EditorialOffice
+    status: Mapped[str] = mapped_column(String(16))  # 通常 | 訓練 | 試験
+    info_type: Mapped[str] = mapped_column(String(16))  # 発表 | 訂正 | 取消
+    info_kind: Mapped[str] = mapped_column(String(100), default="")
+    kind: Mapped[str] = mapped_column(String(32))  # intensity | tsunami | warning | ...
+    event_id: Mapped[str] = mapped_column(String(100), default="")
+    serial: Mapped[str] = mapped_column(String(16), default="")
+    report_at: Mapped[datetime] = mapped_column()
+    headline: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[str] = mapped_column(String(300), default="")  # what the relay did, in words
+    rule: Mapped[str | None] = mapped_column(String(100))  # the trigger rule that acted
+    strength: Mapped[int | None] = mapped_column(Integer)  # the rule's measure, for updates
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))
+
+
+class AlertDraft(Base):
+    """A prepared alert that an operator issues with one confirmation, or discards (a JMA
+    trigger rule in `draft` mode). Issuing it runs the ordinary issue path with these fields."""
+
+    __tablename__ = "alert_drafts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    state: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    # open | issued | discarded | withdrawn (the bulletin was cancelled by JMA)
+    template: Mapped[str] = mapped_column(String(64))
+    variables: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    audience: Mapped[str] = mapped_column(String(500))  # the selector, as operators write it
+    channels: Mapped[list[Any]] = mapped_column(default=list)
+    mode: Mapped[str] = mapped_column(String(16), default="cascade")
+    status: Mapped[str] = mapped_column(String(16), default="Actual")  # Actual | Exercise
+    questions: Mapped[list[Any]] = mapped_column(default=list)
+    ack_within_s: Mapped[int] = mapped_column(Integer, default=900)
+    rule: Mapped[str] = mapped_column(String(100), default="")
+    bulletin_id: Mapped[int | None] = mapped_column(ForeignKey("jma_bulletins.id"))
+    summary: Mapped[str] = mapped_column(Text, default="")  # the bulletin's own words and time
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None] = mapped_column()
+
+
+class JmaFeed(Base):
+    """One Atom feed polled: its conditional-GET validators and its health."""
+
+    __tablename__ = "jma_feeds"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    url: Mapped[str] = mapped_column(String(500), unique=True)
+    etag: Mapped[str | None] = mapped_column(String(300))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    checked_at: Mapped[datetime | None] = mapped_column()  # last attempt
+    ok_at: Mapped[datetime | None] = mapped_column()  # last answer that was read (200 or 304)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # in a row
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class JmaEntry(Base):
+    """One feed entry: fetched once (JMA blocks addresses that fetch the same file again and
+    again), retried a bounded number of times when the fetch fails."""
+
+    __tablename__ = "jma_entries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(500), unique=True)  # Atom <id>
+    feed_url: Mapped[str] = mapped_column(String(500))
+    link: Mapped[str] = mapped_column(String(500))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    fetched_at: Mapped[datetime | None] = mapped_column()  # the document was read
+    outcome: Mapped[str] = mapped_column(String(300), default="")
+    bulletin_id: Mapped[int | None] = mapped_column(ForeignKey("jma_bulletins.id"))

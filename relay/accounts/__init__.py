@@ -3,5 +3,5 @@
 
 May import: foundation.
 Must not import: messages, questions, directory, delivery, replies, alerts, drills, cap, reports,
-web, cli, channels, simulator, workers.
+web, cli, channels, simulator, workers, jma.
 """

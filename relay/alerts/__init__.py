@@ -4,5 +4,5 @@ acknowledgement) and close it at its deadline with the summary to the ward offic
 (`deadlines`).
 
 May import: foundation, messages, questions, directory, delivery, replies.
-Must not import: accounts, drills, cap, reports, web, cli, channels, simulator, workers.
+Must not import: accounts, drills, cap, reports, web, cli, channels, simulator, workers, jma.
 """

@@ -3,5 +3,5 @@ as an alert (`importing`), and the document checks (`schema`).
 
 May import: foundation, messages, directory, alerts.
 Must not import: questions, accounts, delivery, replies, drills, reports, web, cli, channels,
-simulator, workers.
+simulator, workers, jma.
 """

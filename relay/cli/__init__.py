@@ -1,7 +1,7 @@
 """The `relay` command line. One sub-application per area, each in its own module.
 
 May import: foundation, messages, questions, accounts, directory, delivery, replies, alerts, drills,
-cap, reports, web, channels, simulator, workers.
+cap, reports, web, channels, simulator, workers, jma.
 Must not import: nothing else; no room imports the command line.
 """
 

@@ -10,5 +10,5 @@ Delivery moves messages; it never decides what an answer means: it does not impo
 
 May import: foundation, channels.
 Must not import: messages, questions, accounts, directory, replies, alerts, drills, cap, reports,
-web, cli, simulator, workers.
+web, cli, simulator, workers, jma.
 """

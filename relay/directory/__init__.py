@@ -6,5 +6,5 @@ It knows nothing of alerts: an audience resolves to plain rows that issuing plan
 
 May import: foundation.
 Must not import: messages, questions, accounts, delivery, replies, alerts, drills, cap, reports,
-web, cli, channels, simulator, workers.
+web, cli, channels, simulator, workers, jma.
 """

@@ -5,5 +5,5 @@ A drill run issues an ordinary 【訓練】 alert through alerts; reports read i
 
 May import: foundation, directory, delivery, alerts.
 Must not import: messages, questions, accounts, replies, cap, reports, web, cli, channels,
-simulator, workers.
+simulator, workers, jma.
 """

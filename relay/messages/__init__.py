@@ -9,7 +9,7 @@ This package imports nothing else from `relay`.
 
 May import: nothing.
 Must not import: foundation, questions, accounts, directory, delivery, replies, alerts, drills, cap,
-reports, web, cli, channels, simulator, workers.
+reports, web, cli, channels, simulator, workers, jma.
 """
 
 from __future__ import annotations

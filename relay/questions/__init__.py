@@ -7,5 +7,5 @@ checked), which questions an alert asks whom (`asked`), and answers written in o
 
 May import: foundation.
 Must not import: messages, accounts, directory, delivery, replies, alerts, drills, cap, reports,
-web, cli, channels, simulator, workers.
+web, cli, channels, simulator, workers, jma.
 """

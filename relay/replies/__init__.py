@@ -9,5 +9,5 @@ counts).
 
 May import: foundation, messages, questions, delivery.
 Must not import: accounts, directory, alerts, drills, cap, reports, web, cli, channels, simulator,
-workers.
+workers, jma.
 """

@@ -3,6 +3,6 @@
 operators' console (`console/`). Handlers parse and authorize, then call one room's service.
 
 May import: foundation, messages, questions, accounts, directory, delivery, replies, alerts, drills,
-cap, reports, channels.
+cap, reports, channels, jma.
 Must not import: cli, simulator, workers.
 """
