@@ -5,5 +5,6 @@ reach comparison of the ward's 2015 design with the cascade (`reach`).
 Reports read; they change nothing.
 
 May import: foundation, questions, directory, alerts, replies.
-Must not import: messages, accounts, delivery, drills, cap, web, cli, channels, simulator, workers, jma.
+Must not import: messages, accounts, delivery, drills, cap, web, cli, channels, simulator,
+workers, jma.
 """
