@@ -1,8 +1,8 @@
 """`relay scheduler`: APScheduler drives the timing; the database decides what happens.
 
 Interval jobs: the escalation tick, the reminders (issue 16), the outbox sweeper, the recovery
-of stale claims. Each job is safe to run in several scheduler processes at once (claims in the
-database), so a second scheduler is harmless.
+of stale claims, JMA's Atom feeds (when RELAY_JMA_FEEDS is set). Each job is safe to run in
+several scheduler processes at once (claims in the database), so a second scheduler is harmless.
 """
 
 from __future__ import annotations
@@ -71,6 +71,27 @@ def sweep_outbox() -> None:
         log.exception("outbox sweep failed; retrying at the next tick")
 
 
+def poll_jma_feeds() -> None:
+    """JMA's Atom feeds (relay.jma.feed): new documents go to the ingest service, which may
+    issue an automatic alert; the outbox is published at once so it dispatches now."""
+    from relay.jma.feed import poll_feeds
+    from relay.jma.ingest import ingest_document  # here: the scheduler starts without it
+
+    runtime = get_runtime()
+    settings = runtime.settings
+    try:
+        handed = poll_feeds(
+            runtime.sessions,
+            settings,
+            lambda session, data, source: ingest_document(session, settings, data, source),
+        )
+        if handed:
+            log.info("JMA documents ingested: %d", handed)
+        runtime.publish_outbox()
+    except Exception:
+        log.exception("JMA feed poll failed; retrying at the next one")
+
+
 _lost_tasks = LostTaskWatch()
 
 
@@ -132,6 +153,10 @@ def add_jobs(scheduler: BaseScheduler, tick_seconds: float = TICK_SECONDS) -> Ba
     )
     scheduler.add_job(sweep_outbox, seconds=max(tick_seconds, 5.0), id="outbox", **common)
     scheduler.add_job(recover_lost_work, seconds=max(tick_seconds, 5.0), id="lost-work", **common)
+    if get_runtime().settings.jma_feeds:
+        # JMA asks for no more than one read a minute per feed (RELAY_JMA_POLL_INTERVAL).
+        interval = get_runtime().settings.jma_poll_s
+        scheduler.add_job(poll_jma_feeds, seconds=interval, id="jma-feeds", **common)
     return scheduler
 
 
