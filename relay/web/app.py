@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relay.config import Settings, load_settings
 from relay.db import session_factory
+from relay.jma.feed import stale_feeds
 from relay.web import api, console, links, metrics, status_ingest, twilio_webhooks
 from relay.web.body_limit import BodyLimit
 from relay.web.headers import SecurityHeaders
@@ -30,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.started_at = datetime.now(UTC)  # a JMA feed never read is stale after a while
     app.state.link_throttle = links.link_throttle()
     app.include_router(twilio_webhooks.router)
     app.include_router(links.router)
@@ -45,13 +48,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz")
     def readyz() -> JSONResponse:
-        """Ready to take traffic: the database answers. 503 with the reason otherwise."""
+        """Ready to take traffic: the database answers. 503 with the reason otherwise.
+        With JMA feeds configured, `jma_feeds` says "ok" or "stale" (with `jma_stale`, which
+        and since when) but stays 200: alerts can still be issued by hand, so a stale feed is
+        for /metrics and the RelayJmaFeedStale alert, not for taking the relay out of service."""
+        body: dict[str, object] = {"ready": True, "database": "ok"}
         try:
             with session_factory(settings.database_url)() as session:
                 session.execute(text("SELECT 1"))
+                if settings.jma_feeds:
+                    now = datetime.now(UTC)
+                    stale = stale_feeds(session, settings, now, app.state.started_at)
+                    body["jma_feeds"] = "stale" if stale else "ok"
+                    if stale:
+                        body["jma_stale"] = [
+                            {
+                                "feed": f.url,
+                                "last_ok": f.ok_at.isoformat() if f.ok_at else None,
+                                "failures": f.failures,
+                                "error": f.error,
+                            }
+                            for f in stale
+                        ]
         except Exception as exc:
             return JSONResponse({"ready": False, "database": type(exc).__name__}, status_code=503)
-        return JSONResponse({"ready": True, "database": "ok"})
+        return JSONResponse(body)
 
     return app
 

@@ -22,7 +22,16 @@ from relay.config import Settings
 from relay.db import session_factory
 from relay.delivery.queue_depth import queue_depths
 from relay.delivery.ratelimit import WAIT_STATS_KEY
-from relay.models import Acknowledgement, Alert, Delivery, DrillRun, OutboxMessage, Recipient
+from relay.jma.feed import MAX_ATTEMPTS, feed_health
+from relay.models import (
+    Acknowledgement,
+    Alert,
+    Delivery,
+    DrillRun,
+    JmaEntry,
+    OutboxMessage,
+    Recipient,
+)
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger(__name__)
@@ -75,6 +84,55 @@ def _send_latency(session: Session) -> list[str]:
         lines.append(f'{name}_sum{{channel="{channel}"}} {float(total):.3f}')
         lines.append(f'{name}_count{{channel="{channel}"}} {count}')
     return lines
+
+
+def _jma_families(
+    session: Session, settings: Settings, now: datetime, up_since: datetime | None
+) -> list[str]:
+    """JMA feeds (only when configured): seconds since each feed's last good read (left out
+    until its first), failed reads in a row, stale by relay.jma.feed's rule (the alert's
+    series), and documents still to fetch or given up."""
+    if not settings.jma_feeds:
+        return []
+    health = feed_health(session, settings, now, up_since)
+    waiting = session.execute(
+        select(JmaEntry.attempts, func.count())
+        .where(JmaEntry.fetched_at.is_(None), JmaEntry.feed_url.in_(settings.jma_feeds))
+        .group_by(JmaEntry.attempts)
+    ).all()
+    documents = {"pending": 0, "given_up": 0}
+    for attempts, n in waiting:
+        documents["given_up" if attempts >= MAX_ATTEMPTS else "pending"] += n
+    return [
+        _family(
+            "relay_jma_feed_last_ok_seconds",
+            "gauge",
+            "Seconds since the JMA feed was last read (200 or 304); absent until its first.",
+            [
+                ({"feed": h.url}, round((now - h.ok_at).total_seconds(), 1))
+                for h in health
+                if h.ok_at
+            ],
+        ),
+        _family(
+            "relay_jma_feed_failures",
+            "gauge",
+            "Failed reads of the JMA feed in a row.",
+            [({"feed": h.url}, h.failures) for h in health],
+        ),
+        _family(
+            "relay_jma_feed_stale",
+            "gauge",
+            "1 when the JMA feed has not been read for 3 poll intervals (RUNBOOK: JMA feed stale).",
+            [({"feed": h.url}, int(h.stale)) for h in health],
+        ),
+        _family(
+            "relay_jma_documents",
+            "gauge",
+            "JMA documents not read: pending (retried at the next poll) or given_up.",
+            [({"state": state}, n) for state, n in documents.items()],
+        ),
+    ]
 
 
 def _broker_families(settings: Settings) -> list[str]:
@@ -157,6 +215,7 @@ def metrics(request: Request) -> str:
             )
             or 0
         )
+        jma = _jma_families(session, settings, now, getattr(request.app.state, "started_at", None))
     families = [
         _family(
             "relay_deliveries",
@@ -198,6 +257,7 @@ def metrics(request: Request) -> str:
             [({"path": p}, n) for p, n in sorted(WEBHOOK_REJECTIONS.items())],
         ),
         "\n".join(latency),
+        *jma,
         *_broker_families(settings),
     ]
     return "\n".join(families) + "\n"
