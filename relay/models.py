@@ -439,9 +439,7 @@ class JmaBulletin(Base):
     within a series the latest report time is in force."""
 
     __tablename__ = "jma_bulletins"
-    __table_args__ = (
-        Index("ix_jma_bulletins_series", "title", "office", "status", "event_id"),
-    )
+    __table_args__ = (Index("ix_jma_bulletins_series", "title", "office", "status", "event_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # sha256 of the document: the same file fed twice is one row and acts once.

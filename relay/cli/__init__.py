@@ -11,7 +11,16 @@ import sys
 
 import typer
 
-from relay.cli import alert_cmd, db_cmd, demo, directory_cmd, drill_cmd, process_cmd, user_cmd
+from relay.cli import (
+    alert_cmd,
+    db_cmd,
+    demo,
+    directory_cmd,
+    drill_cmd,
+    jma_cmd,
+    process_cmd,
+    user_cmd,
+)
 from relay.config import ConfigError
 
 app = typer.Typer(
@@ -25,6 +34,7 @@ app.add_typer(directory_cmd.app, name="directory")
 app.add_typer(alert_cmd.app, name="alert")
 app.add_typer(drill_cmd.app, name="drill")
 app.add_typer(user_cmd.app, name="user")
+app.add_typer(jma_cmd.app, name="jma")
 app.command()(process_cmd.serve)
 app.command()(process_cmd.worker)
 app.command()(process_cmd.scheduler)

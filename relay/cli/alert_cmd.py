@@ -11,6 +11,7 @@ from rich.live import Live
 from rich.table import Table
 from sqlalchemy import select
 
+from relay.alerts import drafts as draft_service
 from relay.alerts import lifecycle
 from relay.alerts.issuing import IssueError, IssueRequest, issue_alert
 from relay.alerts.sms_length import sms_length_notes
@@ -337,3 +338,74 @@ def answers(
     console.print(table)
     for row in data["acknowledged_without_required_answers"]:
         console.print(f"未報告 {row['org']} {row['name']}: {', '.join(row['questions'])}")
+
+
+@app.command()
+def drafts(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Prepared alerts waiting for an operator (from JMA bulletins): issue or discard them."""
+    cfg = settings()
+    with session_factory(cfg.database_url)() as session:
+        rows = [
+            {
+                "id": d.id,
+                "created_at": local(d.created_at, "%Y-%m-%dT%H:%M:%S+09:00"),
+                "rule": d.rule,
+                "status": d.status,
+                "template": d.template,
+                "variables": d.variables,
+                "audience": d.audience,
+                "channels": d.channels,
+                "summary": d.summary,
+                "bulletin_id": d.bulletin_id,
+            }
+            for d in draft_service.open_drafts(session)
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print("no open drafts")
+        return
+    for row in rows:
+        exercise = " 【訓練】" if row["status"] != "Actual" else ""
+        console.print(
+            f"[bold]draft {row['id']}[/]{exercise} {row['created_at']} {row['rule']}: "
+            f"{row['template']} to {row['audience']}\n  {row['summary']}",
+            highlight=False,
+        )
+    console.print("issue one with: relay alert issue-draft ID (or discard-draft ID)")
+
+
+@app.command("issue-draft")
+def issue_draft(
+    draft_id: Annotated[int, typer.Argument(metavar="ID")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Issue a prepared alert as it stands."""
+    cfg = settings()
+    try:
+        with session_factory(cfg.database_url).begin() as session:
+            alert = draft_service.issue_draft(session, cfg, draft_id, "cli")
+            out = alert_status(session, alert)
+    except draft_service.DraftError as exc:
+        fail(str(exc), 1)
+    publish_after_commit()
+    if as_json:
+        print_json({k: out[k] for k in ("id", "reference", "state", "recipients")})
+        return
+    console.print(
+        f"draft {draft_id} issued as alert {out['id']} — reference [bold]{out['reference']}[/], "
+        f"{out['recipients']} recipients"
+    )
+
+
+@app.command("discard-draft")
+def discard_draft(draft_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Discard a prepared alert; nothing is sent."""
+    cfg = settings()
+    try:
+        with session_factory(cfg.database_url).begin() as session:
+            draft_service.discard_draft(session, draft_id, "cli")
+    except draft_service.DraftError as exc:
+        fail(str(exc), 1)
+    console.print(f"draft {draft_id} discarded")

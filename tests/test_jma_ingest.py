@@ -1,0 +1,153 @@
+"""A JMA bulletin's life in the relay (relay/jma/ingest.py), on SQLite and PostgreSQL: what
+each bulletin does with the default Kanazawa rules and default settings — an automatic
+alert, nothing, an update, a cancel — and that the refused ones change nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+
+from relay.config import Settings, load_settings
+from relay.db import transaction
+from relay.directory.csv_format import parse_directory
+from relay.directory.store import apply_directory
+from relay.jma.ingest import Ingested, ingest_document
+from relay.models import Alert, AlertDraft, AuditEvent, Delivery, JmaBulletin, Recipient
+from tests.jma_documents import vxse53
+
+DIRECTORY = """\
+org_code,org_name,org_kind,district,parent_code,tags,contact_name,role,priority,mobile,landline,email,\
+language
+a1,六浦東自治会,association,六浦,,cliff-zone,会長A,会長,1,090-1111-0001,,,ja
+a2,西柴自治会,association,西柴,,,会長B,会長,1,090-1111-0002,,,ja
+b1,六浦小学校拠点,disaster_base,六浦,,,委員長C,拠点運営委員長,1,090-1111-0003,,,ja
+"""
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+def ward(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("RELAY_DATABASE_URL", db_url)
+    monkeypatch.setenv("RELAY_WORKDIR", str(tmp_path))
+    settings = load_settings()
+    with transaction(db_url) as session:
+        apply_directory(session, parse_directory(DIRECTORY.encode()), actor="test")
+    return settings
+
+
+def feed(settings: Settings, document: bytes, now: datetime = NOW) -> Ingested:
+    with transaction(settings.database_url) as session:
+        return ingest_document(session, settings, document, "test", now)
+
+
+def count(settings: Settings, model: type, *where: object) -> int:
+    with transaction(settings.database_url) as session:
+        return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+def alert(settings: Settings, alert_id: int | None) -> Alert:
+    assert alert_id is not None
+    with transaction(settings.database_url) as session:
+        found = session.get(Alert, alert_id)
+        assert found is not None
+        session.expunge(found)
+        return found
+
+
+def test_a_strong_quake_in_the_ward_issues_the_safety_check_at_once(ward: Settings) -> None:
+    done = feed(ward, vxse53("E1", 1, "5-"))
+    issued = alert(ward, done.alert_id)
+    assert issued.status == "Actual" and issued.template == "earthquake"
+    assert issued.variables["intensity"] == "5弱"
+    assert issued.state == "active"  # three recipients: planned in one slice
+    assert count(ward, Recipient, Recipient.alert_id == issued.id) == 3  # everyone
+    assert "damage-report" in issued.questions
+    assert count(ward, AuditEvent, AuditEvent.action == "jma.alert") == 1
+
+
+def test_the_same_document_twice_acts_once(ward: Settings) -> None:
+    document = vxse53("E1", 1, "5+")
+    first, again = feed(ward, document), feed(ward, document)
+    assert first.alert_id is not None and again.alert_id is None
+    assert again.bulletin_id == first.bulletin_id
+    assert count(ward, Alert) == 1 and count(ward, JmaBulletin) == 1
+
+
+def test_weak_shaking_training_and_test_bulletins_send_nothing(ward: Settings) -> None:
+    results = [
+        feed(ward, vxse53("E1", 1, "4")),  # below 5弱
+        feed(ward, vxse53("E2", 1, "6+", status="訓練")),  # no default rule makes exercises
+        feed(ward, vxse53("E3", 1, "6+", status="試験")),
+    ]
+    assert [r.alert_id for r in results] == [None, None, None]
+    assert [r.draft_id for r in results] == [None, None, None]
+    assert count(ward, Alert) == 0 and count(ward, AlertDraft) == 0
+    assert count(ward, JmaBulletin) == 3  # each recorded, with why
+    assert "試験" in results[2].outcome
+
+
+def test_a_stale_bulletin_is_recorded_only(ward: Settings) -> None:
+    old = NOW - timedelta(hours=2)  # the default RELAY_JMA_MAX_AGE is 1h
+    done = feed(ward, vxse53("E1", 1, "6-", at=old))
+    assert done.alert_id is None and "recorded only" in done.outcome
+    assert count(ward, Alert) == 0
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b"<not xml",
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa">]><Report>&a;</Report>',
+        b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"/>',
+    ],
+    ids=["malformed", "entity", "not-a-report"],
+)
+def test_a_bad_document_is_refused_and_changes_nothing(ward: Settings, document: bytes) -> None:
+    done = feed(ward, document)
+    assert done.bulletin_id is None and done.outcome.startswith("refused")
+    assert count(ward, JmaBulletin) == 0 and count(ward, Alert) == 0
+
+
+def test_a_later_serial_updates_only_when_stronger(ward: Settings) -> None:
+    first = feed(ward, vxse53("E1", 1, "5-"))
+    same = feed(ward, vxse53("E1", 2, "5-", at=NOW + timedelta(minutes=1)))
+    assert same.alert_id is None and "not stronger" in same.outcome
+    assert count(ward, Alert) == 1
+    # The provider took the first messages (an update goes to those it reached).
+    with transaction(ward.database_url) as session:
+        session.execute(
+            update(Delivery).where(Delivery.alert_id == first.alert_id).values(sent_at=NOW)
+        )
+    stronger = feed(ward, vxse53("E1", 3, "6-", at=NOW + timedelta(minutes=2)))
+    follow_up = alert(ward, stronger.alert_id)
+    assert follow_up.msg_type == "Update" and follow_up.variables["intensity"] == "6弱"
+    assert follow_up.references == [alert(ward, first.alert_id).identifier]
+
+
+def test_an_older_serial_arriving_late_is_recorded_only(ward: Settings) -> None:
+    feed(ward, vxse53("E1", 2, "5-", at=NOW + timedelta(minutes=1)))
+    late = feed(ward, vxse53("E1", 1, "6+", at=NOW))
+    assert late.alert_id is None and "later" in late.outcome
+    assert count(ward, Alert) == 1
+
+
+def test_an_aftershock_acts_only_when_stronger(ward: Settings) -> None:
+    feed(ward, vxse53("E1", 1, "5+"))
+    weaker = feed(ward, vxse53("E2", 1, "5-", at=NOW + timedelta(minutes=30)))
+    assert weaker.alert_id is None and "not stronger" in weaker.outcome
+    stronger = feed(ward, vxse53("E3", 1, "6-", at=NOW + timedelta(minutes=40)))
+    assert alert(ward, stronger.alert_id).msg_type == "Alert"  # a new alert, not an update
+    assert count(ward, Alert) == 2
+
+
+def test_a_cancel_from_jma_cancels_the_alert(ward: Settings) -> None:
+    first = feed(ward, vxse53("E1", 1, "5-"))
+    cancel = feed(ward, vxse53("E1", 0, None, info_type="取消", at=NOW + timedelta(minutes=1)))
+    assert alert(ward, first.alert_id).state == "cancelled"
+    assert "cancelled" in cancel.outcome
+    # A cancel of something never sent is recorded, and touches nothing.
+    other = feed(ward, vxse53("E9", 0, None, info_type="取消"))
+    assert other.alert_id is None and "nothing" in other.outcome
