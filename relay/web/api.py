@@ -567,6 +567,7 @@ def audit_log(
             "action": e.action,
             "target": e.target,
             "summary": e.summary,
+            "details": e.details,  # e.g. draft.issue: the alert and the JMA bulletin behind it
             "at": e.at,
         }
         for e in events

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from relay.config import Settings, load_settings
 from relay.db import session_factory
 from relay.jma.feed import stale_feeds
-from relay.web import api, console, links, metrics, status_ingest, twilio_webhooks
+from relay.web import api, console, drafts_api, links, metrics, status_ingest, twilio_webhooks
 from relay.web.body_limit import BodyLimit
 from relay.web.headers import SecurityHeaders
 
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(twilio_webhooks.router)
     app.include_router(links.router)
     app.include_router(api.router)
+    app.include_router(drafts_api.router)  # prepared alerts (JMA bulletins, issue 17)
     app.include_router(metrics.router)
     console.install(app)  # the operators' web console, /console
     _json_errors(app)

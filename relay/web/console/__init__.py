@@ -12,7 +12,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from relay.web.console import alerts, desk, signin
+from relay.web.console import alerts, desk, drafts, signin
 from relay.web.console.render import ConsoleError, NotSignedIn, error_page, redirect
 from relay.web.console.throttle import SignInThrottle
 
@@ -21,7 +21,7 @@ PREFIX = "/console"
 
 def install(app: FastAPI) -> None:
     app.state.console_throttle = SignInThrottle()
-    for part in (signin.router, alerts.router, desk.router):
+    for part in (signin.router, alerts.router, drafts.router, desk.router):
         app.include_router(part, prefix=PREFIX, include_in_schema=False)
 
     @app.exception_handler(ConsoleError)

@@ -1,4 +1,5 @@
-"""Alerts in the console: the dashboard, issuing (form → live preview → confirmation → issue),
+"""Alerts in the console: the dashboard (prepared alerts from JMA bulletins on top: their
+actions are in relay.web.console.drafts), issuing (form → live preview → confirmation → issue),
 an alert's live page and its JSON, manual acknowledgement, cancel and update.
 
 Every change goes through the same services as the API and the CLI (relay.alerts.issuing,
@@ -40,6 +41,7 @@ DONE_MESSAGES = {
     "ack": "手動で応答確認を記録しました。",
     "cancel": "警報を取り消しました。送信済みの相手には取消の連絡を送ります。",
     "update": "更新を発令しました（この警報が最新です）。",
+    "discarded": "下書きを破棄しました。何も送信されていません。",
 }
 
 
@@ -162,6 +164,8 @@ def dashboard(request: Request, session: DB, user: Reader, done: str = "") -> Re
         request,
         "dashboard.html",
         user=user,
+        drafts=views.draft_cards(session, request.app.state.settings),
+        can_act=user.role in ("operator", "admin"),
         active=views.alert_rows(session, open_only=True),
         recent=views.alert_rows(session, open_only=False, limit=20),
         done=DONE_MESSAGES.get(done),
@@ -245,6 +249,7 @@ def alert_page(
         alert=alert,
         live=views.live(session, alert),
         superseded_by=superseded_by,
+        from_draft=views.draft_of_alert(session, alert.id),
         templates=views.template_choices(),
         fields=views.variable_fields(views.template_choices()),
         done=DONE_MESSAGES.get(done),

@@ -1,7 +1,7 @@
 """What the console's pages show, read from the database: active alerts, an alert's live
 progress (relay.alerts.status plus a per-district table and the silent organizations by name),
 and the issue form's preview (relay.messages renders, relay.directory.audience resolves;
-nothing written)."""
+nothing written); the prepared alerts (drafts) with that same preview."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from relay.alerts.drafts import fields_of, open_drafts
 from relay.alerts.sms_length import sample_context
 from relay.alerts.status import alert_status
 from relay.config import Settings
@@ -26,7 +27,7 @@ from relay.messages import (
     sms_budget,
     validate,
 )
-from relay.models import Alert, Contact, Organization, Recipient
+from relay.models import Alert, AlertDraft, Contact, JmaBulletin, Organization, Recipient
 from relay.questions.asked import check_choice, questions_for
 from relay.questions.catalog import load_all
 from relay.reports.answers import answer_tally
@@ -274,3 +275,45 @@ def variable_fields(choices: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if var["required"]:
                 entry["required_in"].append(choice["name"])
     return list(fields.values())
+
+
+# --- prepared alerts (drafts from JMA bulletins, issue 17) ------------------------------------
+
+
+def draft_card(session: Session, settings: Settings, draft: AlertDraft) -> dict[str, Any]:
+    """A draft as the dashboard and its confirmation page show it: the bulletin it came from,
+    and the issue form's preview of its fields (the same rendering and audience resolution),
+    or why it cannot be issued as it stands."""
+    bulletin = session.get(JmaBulletin, draft.bulletin_id) if draft.bulletin_id else None
+    fields = fields_of(draft)
+    try:
+        shown: dict[str, Any] | None = preview(
+            session,
+            settings,
+            fields.template,
+            fields.variables,
+            fields.audience,
+            fields.status,
+            tuple(fields.channels),
+            tuple(fields.questions),
+        )
+        error = None
+    except PreviewError as exc:
+        shown, error = None, str(exc)
+    return {
+        "draft": draft,
+        "fields": fields,
+        "bulletin": bulletin,
+        "preview": shown,
+        "error": error,
+        "ack_minutes": draft.ack_within_s // 60,
+    }
+
+
+def draft_cards(session: Session, settings: Settings) -> list[dict[str, Any]]:
+    return [draft_card(session, settings, d) for d in open_drafts(session)]
+
+
+def draft_of_alert(session: Session, alert_id: int) -> AlertDraft | None:
+    """The draft an alert was issued from, if it was."""
+    return session.scalars(select(AlertDraft).where(AlertDraft.alert_id == alert_id)).first()
