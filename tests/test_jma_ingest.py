@@ -4,6 +4,7 @@ alert, nothing, an update, a cancel — and that the refused ones change nothing
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from relay.directory.csv_format import parse_directory
 from relay.directory.store import apply_directory
 from relay.jma.ingest import Ingested, ingest_document
 from relay.models import Alert, AlertDraft, AuditEvent, Delivery, JmaBulletin, Recipient
+from tests.conftest import SHARED
 from tests.jma_documents import vxse53
 
 DIRECTORY = """\
@@ -26,6 +28,7 @@ a2,西柴自治会,association,西柴,,,会長B,会長,1,090-1111-0002,,,ja
 b1,六浦小学校拠点,disaster_base,六浦,,,委員長C,拠点運営委員長,1,090-1111-0003,,,ja
 """
 NOW = datetime.now(UTC)
+SHARED_JMA = SHARED / "jma"
 
 
 @pytest.fixture
@@ -151,3 +154,19 @@ def test_a_cancel_from_jma_cancels_the_alert(ward: Settings) -> None:
     # A cancel of something never sent is recorded, and touches nothing.
     other = feed(ward, vxse53("E9", 0, None, info_type="取消"))
     assert other.alert_id is None and "nothing" in other.outcome
+
+
+def test_a_lifted_tsunami_advisory_withdraws_its_draft(ward: Settings) -> None:
+    """JMA's own samples of 2011-03-11/13 (../shared/jma): 相模湾・三浦半島 津波注意報 makes a
+    draft; the 13th's 津波予報 (注意報解除) for the same event takes it back."""
+    if not (SHARED_JMA / "32-39_11_02_250206_VTSE41.xml").exists():
+        pytest.skip(f"JMA samples not found at {SHARED_JMA} (set RELAY_SHARED_DIR)")
+    settings = replace(ward, jma_max_age=None)  # the samples are from 2011
+    issued = feed(settings, (SHARED_JMA / "32-39_11_02_250206_VTSE41.xml").read_bytes())
+    assert issued.draft_id is not None and "tokyo-bay-tsunami" in issued.outcome
+    lifted = feed(settings, (SHARED_JMA / "32-39_11_13_250206_VTSE41.xml").read_bytes())
+    assert "withdrawn" in lifted.outcome
+    with transaction(settings.database_url) as session:
+        draft = session.get(AlertDraft, issued.draft_id)
+        assert draft is not None and draft.state == "withdrawn"
+    assert count(settings, Alert) == 0

@@ -21,6 +21,8 @@ from relay.config import load_settings
 from relay.delivery import recovery
 from relay.delivery.runtime import get_runtime
 from relay.drills import service
+from relay.jma.feed import poll_feeds
+from relay.jma.ingest import ingest_document
 from relay.logs import configure as configure_logging
 from relay.replies import escalation, reminders
 from workers import tasks  # noqa: F401  (registers the outbox publisher)
@@ -74,9 +76,6 @@ def sweep_outbox() -> None:
 def poll_jma_feeds() -> None:
     """JMA's Atom feeds (relay.jma.feed): new documents go to the ingest service, which may
     issue an automatic alert; the outbox is published at once so it dispatches now."""
-    from relay.jma.feed import poll_feeds
-    from relay.jma.ingest import ingest_document  # here: the scheduler starts without it
-
     runtime = get_runtime()
     settings = runtime.settings
     try:

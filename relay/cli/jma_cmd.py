@@ -9,6 +9,7 @@ import typer
 
 from relay.cli.alert_cmd import publish_after_commit
 from relay.cli.common import console, err_console, fail, print_json, settings
+from relay.config import ConfigError, Settings
 from relay.db import session_factory
 from relay.jma.bulletin import INTENSITY_JA
 from relay.jma.ingest import ingest_document
@@ -20,6 +21,15 @@ app = typer.Typer(help="JMA bulletins (気象庁防災情報XML): ingest, rules.
 _MAX_READ = 20 * 1024 * 1024
 
 
+def check_rules(cfg: Settings) -> None:
+    """The trigger rules, read whole before anything acts on them: a bad file is one line
+    naming the file, the rule and the field (exit 2), never a bulletin given up."""
+    try:
+        load_rules(cfg.triggers_path)
+    except RulesError as exc:
+        raise ConfigError(f"RELAY_TRIGGERS: {exc}") from None
+
+
 @app.command()
 def ingest(
     files: Annotated[list[Path], typer.Argument(metavar="FILE.xml...", exists=True)],
@@ -28,6 +38,7 @@ def ingest(
     """Feed bulletins by hand, in the order given (drills, tests, a feed that is down).
     Each acts as if the feed had brought it; exit 1 if any was refused."""
     cfg = settings()
+    check_rules(cfg)
     results = []
     for path in files:
         with path.open("rb") as fh:

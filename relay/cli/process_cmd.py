@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from relay.cli.common import settings
+from relay.cli.jma_cmd import check_rules
 from relay.config import Settings, require_strong_secrets
 
 
@@ -69,8 +70,10 @@ def worker(
 def scheduler(
     tick: Annotated[float, typer.Option(help="seconds between ticks")] = 2.0,
 ) -> None:
-    """Drills, escalation timing, the outbox sweeper (one is enough; a second is harmless)."""
-    _production_settings()
+    """Drills, escalation timing, the outbox sweeper, JMA's feeds (one is enough; a second is
+    harmless)."""
+    cfg = _production_settings()
+    check_rules(cfg)  # a typo in the trigger rules stops the start, not the first earthquake
     from workers.scheduler import run
 
     run(tick)

@@ -140,12 +140,13 @@ def _act(
     elif bulletin.status != "通常":
         return _Acted(f"recorded only: status {bulletin.status!r}")
     triggers = match(bulletin, rules)
+    lapsed = _withdraw_lapsed_drafts(session, row, {t.rule.name for t in triggers})
     if not triggers:
-        return _Acted("recorded: no rule matched")
+        return _Acted("recorded: no rule matched" + lapsed)
     results = [_trigger(session, settings, bulletin, row, t, now) for t in triggers]
     first = results[0]
     return _Acted(
-        "; ".join(r.outcome for r in results),
+        "; ".join(r.outcome for r in results) + lapsed,
         next((r.alert_id for r in results if r.alert_id), None),
         next((r.draft_id for r in results if r.draft_id), first.draft_id),
     )
@@ -192,6 +193,20 @@ def _cancel_series(session: Session, settings: Settings, row: JmaBulletin) -> _A
     if not done:
         return _Acted("取消 recorded: nothing of this series was sent or drafted")
     return _Acted("取消: " + ", ".join(done), cancelled_id)
+
+
+def _withdraw_lapsed_drafts(session: Session, row: JmaBulletin, still: set[str]) -> str:
+    """A later bulletin of the series is in force: a draft whose rule it no longer meets (the
+    warning was lifted, 解除) is withdrawn. An issued alert stays: an all-clear is the
+    operator's call."""
+    lapsed = session.scalars(
+        select(AlertDraft)
+        .join(JmaBulletin, AlertDraft.bulletin_id == JmaBulletin.id)
+        .where(*_series(row), AlertDraft.state == OPEN, AlertDraft.rule.not_in(still))
+    ).all()
+    for draft in lapsed:
+        withdraw_draft(session, draft, f"no longer in force after bulletin {row.id}")
+    return "".join(f"; draft {d.id} withdrawn (no longer in force)" for d in lapsed)
 
 
 def _drafts_of(session: Session, bulletin_id: int) -> list[AlertDraft]:
