@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from relay.db import transaction
 from relay.models import Alert, AuditEvent, JmaBulletin
 from simulator import Population
+from simulator.jma import AtomFeed, vxse53
 from tests.harness import Stack, wait_until
-from tests.jma_documents import AtomFeed, vxse53
 
 pytestmark = pytest.mark.slow
 

@@ -17,8 +17,8 @@ from relay.directory.csv_format import parse_directory
 from relay.directory.store import apply_directory
 from relay.jma.ingest import Ingested, ingest_document
 from relay.models import Alert, AlertDraft, AuditEvent, Delivery, JmaBulletin, Recipient
+from simulator.jma import vxse53
 from tests.conftest import SHARED
-from tests.jma_documents import vxse53
 
 DIRECTORY = """\
 org_code,org_name,org_kind,district,parent_code,tags,contact_name,role,priority,mobile,landline,email,\

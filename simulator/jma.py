@@ -1,6 +1,6 @@
-"""JMA documents of our own making for the end-to-end tests, in the structure of JMA's
-samples (/work/shared/jma), with the times of now so that the default RELAY_JMA_MAX_AGE (1 h)
-holds — and a local Atom PULL feed that serves them as JMA's feed does."""
+"""JMA, played: bulletins of our own making in the structure of JMA's samples (../shared/jma),
+with the times of now so that the relay's default RELAY_JMA_MAX_AGE (1 h) holds, and a local
+Atom PULL feed that serves them as JMA's feed does. For the tests and the benchmarks."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
 
+TOKYO = ZoneInfo("Asia/Tokyo")
 TOKYO_OFFSET = "+09:00"
 
 
 def _jst(moment: datetime) -> str:
-    from relay.timefmt import local
-
-    return local(moment, "%Y-%m-%dT%H:%M:%S") + TOKYO_OFFSET
+    return moment.astimezone(TOKYO).strftime("%Y-%m-%dT%H:%M:%S") + TOKYO_OFFSET
 
 
 def vxse53(
