@@ -191,7 +191,7 @@ def test_a_special_warning_for_yokohama_drafts_level_5(rules: tuple[Rule, ...]) 
     assert trigger.variables == {
         "level": "5",
         "area": "金沢区全域",
-        "shelters": "金沢区の風水害時避難場所",
+        "shelters": "各避難場所",
     }
     assert trigger.summary.startswith("横浜市 大雨特別警報（2025年9月1日 15:10")
 
@@ -456,3 +456,32 @@ def test_a_bulletin_made_by_hand_matches_like_a_parsed_one(rules: tuple[Rule, ..
     )
     (trigger,) = match(south, rules)
     assert trigger.summary == "横浜市南部 土砂災害警戒情報（2026年5月1日 10:00 横浜地方気象台発表）"
+
+
+def test_every_default_rule_sends_a_one_segment_japanese_sms() -> None:
+    """With the bulletins that trigger them (their variables filled in as the bulletin fills
+    them) and a public URL of 30 characters, the first Japanese SMS of each default rule's
+    real alert is one segment, as the built-in templates promise (issue 15)."""
+    from relay.alerts.sms_length import sms_length_notes
+    from relay.config import load_settings
+    from relay.jma.bulletin import AreaReport
+
+    settings = load_settings({"RELAY_PUBLIC_URL": "https://relay.kanazawa.city.jp"})
+    area = {
+        "intensity": AreaReport("1410800", "横浜金沢区", "city", intensity="6+"),
+        "tsunami": AreaReport("330", "相模湾・三浦半島", "tsunami", kinds=("大津波警報",)),
+        "landslide": AreaReport(
+            "1410012", "横浜市南部", "municipality", kinds=("レベル４土砂災害危険警報",)
+        ),
+    }
+    for rule in load_rules():
+        report = area.get(rule.kinds[0])
+        if rule.kinds[0] == "warning":
+            report = AreaReport("1410000", "横浜市", "municipality", kinds=(rule.warnings[0],))
+        if rule.area_codes[0] == "360":
+            report = AreaReport("360", "神奈川県東部", "area", intensity="6+")
+        assert report is not None, rule.name
+        variables = {k: v.format(intensity="6強", area=report.name, level="5", kinds="")
+                     for k, v in rule.variables.items()}  # fmt: skip
+        notes = [n.en() for n in sms_length_notes(settings, rule.template, variables, "Actual")]
+        assert not [n for n in notes if n.startswith("ja ")], (rule.name, notes)
