@@ -56,3 +56,11 @@ def screenshot(page: Path, name: str, profile: Path, size: str = "1000,2200") ->
         check=True,
     )
     return shot.read_bytes()
+
+
+def page_shot(page: object, name: str) -> Path:
+    """A Playwright page's full-length PNG, kept as test-artifacts/NAME.png."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    return path

@@ -101,6 +101,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+def sqlite_url(tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty SQLite database alone: enough for a browser test (the HTTP tests
+    beside it run on both databases)."""
+    url = f"sqlite:///{tmp_path / 'relay.db'}"
+    migrate.upgrade(url)
+    yield url
+    engine_for(url).dispose()
+
+
+@pytest.fixture
 def relay_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Environment for running `relay` as a subprocess against the test database."""
     env = {

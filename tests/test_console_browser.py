@@ -7,17 +7,15 @@ a drill and opens its report. Screenshots go to test-artifacts/console-*.png."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from relay import migrate
-from relay.db import engine_for, transaction
+from relay.db import transaction
 from relay.drills import service
 from relay.models import Alert
 from simulator import Behaviour, Population
-from tests.chromium import ARTIFACTS, CHROMIUM
+from tests.chromium import CHROMIUM, page_shot
 from tests.console_support import ORGS, PASSWORD, e164, make_users, write_directory
 from tests.harness import Stack, wait_until
 
@@ -37,22 +35,6 @@ expect = playwright.expect
 # nishi-2 answers the damage report in one SMS, full-width, the way the help text says: 負傷者あり
 # and a fire (both critical), no building damage, roads clear.
 REPLIES = {"nishi-1": "１", "nishi-2": "２　１　１　２", "kana-1": "1"}
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> Iterator[str]:
-    """One database is enough for the browser (the HTTP tests run on both)."""
-    url = f"sqlite:///{tmp_path / 'relay.db'}"
-    migrate.upgrade(url)
-    yield url
-    engine_for(url).dispose()
-
-
-def _shot(page: object, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
-    return path
 
 
 def test_operator_and_coordinator_in_chromium(sqlite_url: str, tmp_path: Path) -> None:
@@ -140,12 +122,12 @@ def _operator(page: object, base: str, stack: Stack) -> None:
     p.wait_for_selector("[data-lang=ja] pre.voice", state="detached")
     assert int(p.get_attribute("[data-lang=ja] [data-segments]", "data-segments")) == 1
     assert p.locator("[data-sms-note]").count() == 0  # one segment: nothing to warn about
-    _shot(p, "console-issue-preview")
+    page_shot(p, "console-issue-preview")
 
     p.click("text=確認画面へ")
     assert "これは訓練です（実際の警報ではありません）" in p.inner_text("#kind-banner")
     assert "3 団体・3 人" in p.inner_text("#confirm-recipients")
-    _shot(p, "console-issue-confirm")
+    page_shot(p, "console-issue-confirm")
     p.click("#issue-button")
     p.wait_for_url(f"{base}/console/alerts/*")
     alert_id = int(p.url.split("/")[-1].split("?")[0])
@@ -169,7 +151,7 @@ def _operator(page: object, base: str, stack: Stack) -> None:
     assert p.locator("[data-question=injured] svg rect").count() == 3
     assert "nishi-1" in p.inner_text("#answers-missing")  # acknowledged, no report
     assert p.evaluate("window.notReloaded") is True
-    _shot(p, "console-alert-live")
+    page_shot(p, "console-alert-live")
 
     row = p.locator("#silent tr[data-org=nishi-3]")
     row.locator("input[name=note]").fill("電話で会長に確認")
@@ -181,14 +163,14 @@ def _operator(page: object, base: str, stack: Stack) -> None:
     p.click("#cancel-form button")
     p.wait_for_url("**?done=cancel")
     assert p.inner_text("#state") == "取消済み"
-    _shot(p, "console-alert-cancelled")
+    page_shot(p, "console-alert-cancelled")
     with transaction(stack.settings.database_url) as session:
         alert = session.get(Alert, alert_id)
         assert alert is not None and alert.state == "cancelled"
     p.goto(f"{base}/console")
     assert "進行中の警報はありません" not in p.inner_text("main")  # the cancel notice is active
     assert "取消済み" in p.inner_text("main")  # among the alerts that ended
-    _shot(p, "console-dashboard")
+    page_shot(p, "console-dashboard")
 
 
 def _coordinator(page: object, base: str) -> None:
@@ -215,4 +197,4 @@ def _coordinator(page: object, base: str) -> None:
     wait_until(answered, 60, "kana-1's answer is not in the drill report", interval=1)
     assert "kana-2" in p.inner_text("body")  # never answered
     assert p.locator("svg").count() >= 3
-    _shot(p, "console-drill-report")
+    page_shot(p, "console-drill-report")

@@ -8,18 +8,16 @@ that it went to the cliff-zone associations only. Screenshots: test-artifacts/co
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from relay import migrate
-from relay.db import engine_for, transaction
+from relay.db import transaction
 from relay.jma.ingest import ingest_document
 from relay.models import Organization, Recipient
 from simulator import Behaviour, Population
-from tests.chromium import ARTIFACTS, CHROMIUM
+from tests.chromium import CHROMIUM, page_shot
 from tests.console_support import PASSWORD, e164, make_users
 from tests.harness import Stack
 from tests.test_console_drafts import CLIFF, FIXTURE, ORGS, write_directory
@@ -41,22 +39,6 @@ SILENT = "gake-3"
 
 def mobile(n: int) -> str:
     return e164(f"090-9999-30{n}0")  # tests.test_console_drafts.write_directory's numbers
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> Iterator[str]:
-    """One database is enough for the browser (the HTTP tests run on both)."""
-    url = f"sqlite:///{tmp_path / 'relay.db'}"
-    migrate.upgrade(url)
-    yield url
-    engine_for(url).dispose()
-
-
-def _shot(page: object, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
-    return path
 
 
 def _sign_in(page: object, base: str, name: str) -> None:
@@ -145,13 +127,13 @@ def _operator(page: object, base: str, draft_id: int) -> int:
     assert sms and not sms.startswith("【訓練】")
     assert card.locator("pre.voice").inner_text()
     assert card.locator("pre.email").inner_text()
-    _shot(p, "console-draft-dashboard")
+    page_shot(p, "console-draft-dashboard")
 
     card.locator("[data-action=issue]").click()
     p.wait_for_url(f"{base}/console/drafts/{draft_id}")
     assert "これは実際の警報です" in p.inner_text("#kind-banner")
     assert p.inner_text(".draft-reach") == "3 団体・3 人"
-    _shot(p, "console-draft-confirm")
+    page_shot(p, "console-draft-confirm")
     p.click("#issue-button")  # the one confirmation
     p.wait_for_url(f"{base}/console/alerts/*")
     alert_id = int(p.url.split("/")[-1].split("?")[0])
@@ -164,7 +146,7 @@ def _operator(page: object, base: str, draft_id: int) -> int:
     assert silent.count() == 1 and silent.get_attribute("data-org") == SILENT
     districts = p.locator("#districts tbody tr td:first-child").all_inner_texts()
     assert sorted(districts) == sorted(["釜利谷", "六浦", "能見台"])
-    _shot(p, "console-draft-alert")
+    page_shot(p, "console-draft-alert")
 
     p.goto(f"{base}/console")
     assert p.locator("#drafts").count() == 0  # issued: no longer a draft

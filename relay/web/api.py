@@ -60,24 +60,25 @@ class ErrorBody(BaseModel):
     error: str
 
 
-def _error(description: str) -> dict[str, Any]:
+def error_doc(description: str) -> dict[str, Any]:
     return {"model": ErrorBody, "description": description}
 
 
 # Documented once for every route: any call can lack a token, lack the role or be malformed.
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: error_doc("The body cannot be decoded (e.g. JSON that is not UTF-8)"),
+    401: error_doc("No bearer token, or an unknown one"),
+    403: error_doc("The token's role may not do this"),
+    413: error_doc("Request body too large"),
+    422: error_doc("Invalid request: the message (and details) say what"),
+}
 router = APIRouter(
     prefix="/api/v1",
-    responses={
-        400: _error("The body cannot be decoded (e.g. JSON that is not UTF-8)"),
-        401: _error("No bearer token, or an unknown one"),
-        403: _error("The token's role may not do this"),
-        413: _error("Request body too large"),
-        422: _error("Invalid request: the message (and details) say what"),
-    },
+    responses=COMMON_RESPONSES,
     dependencies=[Depends(query_given_once)],
 )
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _error("No such object")}
-CONFLICT: dict[int | str, dict[str, Any]] = {409: _error("Not possible in its current state")}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: error_doc("No such object")}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: error_doc("Not possible in its current state")}
 MAX_BODY = 2_000_000  # a directory CSV of ~20,000 contacts
 
 
@@ -136,7 +137,7 @@ Coordinator = Annotated[User, need("drills")]
 Admin = Annotated[User, need("directory")]
 
 
-def _publish(request: Request) -> None:
+def publish(request: Request) -> None:
     """After commit: queue what the transaction wrote; the sweeper retries on failure."""
     try:
         Runtime(request.app.state.settings).publish_outbox()
@@ -199,7 +200,7 @@ def issue(request: Request, body: IssueBody, session: DB, user: Operator) -> dic
     if "sms" in alert.channels:
         notes = sms_length_notes(settings, alert.template, alert.variables, alert.status)
     session.commit()
-    _publish(request)
+    publish(request)
     return {
         **{k: result[k] for k in ("id", "reference", "state", "recipients")},
         "sms_notes": [note.as_dict() for note in notes],
@@ -243,8 +244,10 @@ def export_cap(alert_id: RowId, session: DB, _: Reader) -> Response:
     description=cap_http.IMPORT_DESCRIPTION,
     openapi_extra=cap_http.IMPORT_OPENAPI,
     responses={
-        409: _error("This document (sender, identifier) was issued before: `alert` says as what"),
-        415: _error("The body is not XML"),
+        409: error_doc(
+            "This document (sender, identifier) was issued before: `alert` says as what"
+        ),
+        415: error_doc("The body is not XML"),
     },
     summary="Issue an alert from a CAP 1.2 document",
 )
@@ -281,7 +284,7 @@ def import_cap(
         raise HTTPException(422, str(exc)) from None
     result = alert_status(session, alert)
     session.commit()
-    _publish(request)
+    publish(request)
     return {k: result[k] for k in ("id", "reference", "state", "recipients")} | {
         "identifier": alert.identifier
     }
@@ -349,7 +352,7 @@ def update_alert(
         raise HTTPException(409, str(exc)) from None
     result = {"id": alert.id, "reference": alert.reference, "updates": alert_id}
     session.commit()
-    _publish(request)
+    publish(request)
     return result
 
 
@@ -365,7 +368,7 @@ def cancel_alert(request: Request, alert_id: RowId, session: DB, user: Operator)
         raise HTTPException(409, str(exc)) from None
     result = {"id": alert_id, "state": "cancelled", "notice": notice.id if notice else None}
     session.commit()
-    _publish(request)
+    publish(request)
     return result
 
 
@@ -473,7 +476,7 @@ def run_drill(request: Request, name: str, session: DB, user: Coordinator) -> di
         raise HTTPException(404 if "no drill" in str(exc) else 409, str(exc)) from None
     result = {"run_id": run.id}
     session.commit()
-    _publish(request)
+    publish(request)
     return result
 
 

@@ -17,20 +17,23 @@ from relay.alerts.status import alert_status
 from relay.directory.audience import AudienceError, parse_audience, resolve
 from relay.models import AlertDraft, JmaBulletin
 from relay.timefmt import TOKYO
-from relay.web.api import CONFLICT, DB, NOT_FOUND, Operator, Reader, _error, _publish
+from relay.web.api import (
+    COMMON_RESPONSES,
+    CONFLICT,
+    DB,
+    NOT_FOUND,
+    Operator,
+    Reader,
+    error_doc,
+    publish,
+)
 from relay.web.ids import RowId
 from relay.web.query_once import query_given_once
 
 router = APIRouter(
     prefix="/api/v1",
     tags=["drafts"],
-    responses={
-        400: _error("The body cannot be decoded (e.g. JSON that is not UTF-8)"),
-        401: _error("No bearer token, or an unknown one"),
-        403: _error("The token's role may not do this"),
-        413: _error("Request body too large"),
-        422: _error("Invalid request: the message (and details) say what"),
-    },
+    responses=COMMON_RESPONSES,
     dependencies=[Depends(query_given_once)],
 )
 
@@ -157,7 +160,7 @@ def show_draft(draft_id: RowId, session: DB, _: Reader) -> dict[str, Any]:
     status_code=201,
     responses={
         **NOT_FOUND,
-        409: _error(
+        409: error_doc(
             "The draft is not open (already issued, discarded or withdrawn: `state` and "
             "`alert` say), or cannot be issued as it stands (e.g. its audience selects nobody)"
         ),
@@ -177,7 +180,7 @@ def issue_draft(request: Request, draft_id: RowId, session: DB, user: Operator) 
     if "sms" in alert.channels:
         notes = sms_length_notes(settings, alert.template, alert.variables, alert.status)
     session.commit()
-    _publish(request)
+    publish(request)
     return {
         **{k: result[k] for k in ("id", "reference", "state", "recipients")},
         "draft": draft_id,
