@@ -170,3 +170,24 @@ def test_a_lifted_tsunami_advisory_withdraws_its_draft(ward: Settings) -> None:
         draft = session.get(AlertDraft, issued.draft_id)
         assert draft is not None and draft.state == "withdrawn"
     assert count(settings, Alert) == 0
+
+
+def test_every_shared_sample_fed_in_order_drafts_only_the_tsunami_advisory(
+    ward: Settings,
+) -> None:
+    """All of ../shared/jma fed as `relay jma ingest` would, with no age limit: 訓練 samples,
+    other prefectures, quakes felt at 3 in 金沢区, 取消 of bulletins never sent — nothing is
+    sent. The one draft is the 2011-03-11 津波注意報 for 相模湾・三浦半島, and the 13th's
+    解除 (fed after it) withdraws it. The Atom feed sample is refused as not a Report."""
+    files = sorted(SHARED_JMA.glob("*.xml"))
+    if not files:
+        pytest.skip(f"JMA samples not found at {SHARED_JMA} (set RELAY_SHARED_DIR)")
+    settings = replace(ward, jma_max_age=None)
+    results = {f.name: feed(settings, f.read_bytes()) for f in files}
+    assert [n for n, r in results.items() if r.bulletin_id is None] == ["weather-sample.xml"]
+    assert [n for n, r in results.items() if r.alert_id] == []
+    assert [n for n, r in results.items() if r.draft_id] == ["32-39_11_02_250206_VTSE41.xml"]
+    assert count(settings, Alert) == 0
+    with transaction(settings.database_url) as session:
+        states = session.scalars(select(AlertDraft.state)).all()
+    assert states == ["withdrawn"]
