@@ -9,10 +9,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from relay.config import load_settings
 from relay.db import session_factory, transaction
+from relay.directory.csv_format import parse_directory
+from relay.directory.store import apply_directory
 from relay.drills import service
 from relay.drills.cron import CronError, next_fire_times
-from relay.models import AuditEvent, DrillRun, DrillSchedule, OutboxMessage
+from relay.models import Alert, AuditEvent, DrillRun, DrillSchedule, OutboxMessage
+from tests.conftest import SAMPLE_CSV
 
 MONDAY_10_JST = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)  # 2026-11-30 10:00 JST is a Monday
 
@@ -56,6 +60,11 @@ def test_save_shows_next_five_and_validates(db_url: str) -> None:
             (service.ScheduleSpec("x", "nonsense"), "5 fields"),
             (service.ScheduleSpec("x", "0 10 * * 1", audience="kind:temple"), "unknown kind"),
             (service.ScheduleSpec("x", "0 10 * * 1", channels=("fax",)), "unknown channel"),
+            (service.ScheduleSpec("x", "0 10 * * 1", questions=("census",)), "unknown quest"),
+            (
+                service.ScheduleSpec("x", "0 10 * * 1", questions=("base-status",), reminders=3),
+                "reminders: 0, 1 or 2",
+            ),
         ]:
             with pytest.raises(service.DrillError, match=message):
                 service.save_schedule(session, spec, actor="test")
@@ -130,3 +139,25 @@ def test_concurrent_tickers_give_one_run_per_slot(db_url: str) -> None:
     assert fire_times[0] == MONDAY_10_JST and fire_times[-1] == MONDAY_10_JST + timedelta(
         minutes=29
     )
+
+
+def test_a_drill_asks_its_situation_report_and_reminds(db_url: str) -> None:
+    secret = "drill-test-secret-0123"
+    settings = load_settings({"RELAY_DATABASE_URL": db_url, "RELAY_SECRET_KEY": secret})
+    spec = service.ScheduleSpec(
+        "quarterly",
+        "0 10 1-7 1,4,7,10 1",
+        questions=("damage-report", "base-status"),
+        remind_after=timedelta(minutes=5),
+        reminders=2,
+    )
+    with transaction(db_url) as session:
+        apply_directory(session, parse_directory(SAMPLE_CSV.read_bytes()), actor="test")
+        service.save_schedule(session, spec, actor="test")
+        run = service.run_now(session, "quarterly", actor="test")
+        alert_id = service.start_run(session, settings, run.id)
+        assert alert_id is not None
+        alert = session.get(Alert, alert_id)
+        assert alert is not None and alert.status == "Exercise"
+        assert alert.questions == ["damage-report", "base-status"]
+        assert alert.escalation["remind_after_s"] == 300 and alert.escalation["reminders"] == 2

@@ -36,7 +36,8 @@ from relay.models import Alert, Recipient
 from relay.questions.asked import check_choice
 from relay.questions.catalog import QuestionnaireError
 from relay.replies.escalation import first_step
-from relay.replies.reminders import REMIND_AFTER, REMINDERS
+from relay.replies.reminders import REMIND_AFTER as REMIND_AFTER  # drills use the defaults
+from relay.replies.reminders import REMINDERS as REMINDERS
 
 MODES = ("blast", "cascade")
 STATUSES = ("Actual", "Exercise", "Test")
@@ -104,10 +105,16 @@ def _check(req: IssueRequest) -> None:
         validate(req.template, req.variables)
     except MessageError as exc:
         raise IssueError(str(exc)) from None
-    if not 0 <= req.reminders <= 2 or req.remind_after <= timedelta(0):
+    check_questions(req.questions, req.reminders, req.remind_after)
+
+
+def check_questions(names: Sequence[str], reminders: int, remind_after: timedelta) -> None:
+    """Refuse (IssueError) questionnaires an alert cannot ask, or reminders out of range: at
+    the issue, and where an alert is prepared for later (a drill schedule)."""
+    if not 0 <= reminders <= 2 or remind_after <= timedelta(0):
         raise IssueError("reminders: 0, 1 or 2, after a positive delay (e.g. 10m)")
     try:
-        check_choice(req.questions)
+        check_choice(names)
     except QuestionnaireError as exc:
         raise IssueError(f"questions: {exc}") from None
 
