@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.bench import directory
+from ops.bench import directory, segments
 from ops.bench.report import write_report
 from ops.bench.run import Bench, row
 from ops.bench.stack import BROKER_PREFIX, Stack
@@ -39,8 +39,12 @@ def test_bench_machinery_runs_and_reports(tmp_path: Path) -> None:
         mobiles = "SELECT count(*) FROM contact_paths WHERE line_type = 'mobile'"
         assert bench.sql(mobiles)[0][0] == 50
         # The asyncio-only limit: the relay's own twilio channel, no database, no queue.
+        meter = bench.meter()
         limit = bench.limit_with_body(200, "【テスト】金沢区役所からの試験送信です。")
         assert limit["sent"] == 200 and limit["failed"] == 0
+        # CPU per process around it (ops/bench/cpu.py): the limit process and the simulator.
+        cpu = meter.stop(200, children_as="limit")
+        assert cpu["cpu_s"]["limit"] > 0 and cpu["cpu_s"]["simulator"] > 0
         received = [r for r in bench.stack.sim_requests() if r["kind"] == "sms"]
         assert len(received) == 200
 
@@ -82,9 +86,11 @@ def test_bench_machinery_runs_and_reports(tmp_path: Path) -> None:
             "load_average_at_start": [0],
             "load_average_at_end": [0],
         }
+        bench.results["segments"] = segments.section()
         write_report(tmp_path / "out", info, bench.results)
         text = (tmp_path / "out" / "RESULTS.md").read_text(encoding="utf-8")
         assert "| s1 | ratio | 0.5 | ≥ 0.7 | MISS |" in text
+        assert "## SMS segments per template" in text and "| earthquake | 1 (" in text
         saved = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
         assert saved["scenarios"]["s1"]["details"]["limit"]["sent"] == 200
     finally:

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from ops.bench import directory
+from ops.bench.cpu import Meter
 from ops.bench.pyspy import Sampler
-from ops.bench.stack import ROOT, Stack, children, wait_until
+from ops.bench.stack import REDIS_URL, ROOT, Stack, children, wait_until
 
 EARTHQUAKE = {"intensity": "5強", "area": "金沢区全域"}
 
@@ -27,8 +28,9 @@ FULL = {
     "s4_idle": 100,
     "s4_loaded": 30,
     "s4_exercise": 20_000,
-    "s5": (10_000, 50_000, 100_000),
+    "s5": (10_000, 20_000, 50_000, 100_000),
     "s6_seconds": 8.0,
+    "s7": 3_000,
 }
 QUICK = {
     "s1": 2_000,
@@ -40,6 +42,7 @@ QUICK = {
     "s4_exercise": 4_000,
     "s5": (500, 2_000),
     "s6_seconds": 2.0,
+    "s7": 1_000,
 }
 
 
@@ -155,9 +158,10 @@ class Bench:
         )
         return {state: int(n) for state, n in rows}
 
-    def warm_up(self, org: str = "bench-000000") -> None:
-        """One alert through the workers, so a measurement never includes their start-up."""
-        alert_id = self.issue(f"org:{org}", status="Test", template="test")
+    def warm_up(self, org: str = "bench-000000", audience: str | None = None) -> None:
+        """One test alert through the workers, so a measurement never includes their start-up;
+        to `org`, or to `audience` (one of several batches warms every pool process)."""
+        alert_id = self.issue(audience or f"org:{org}", status="Test", template="test")
         self.wait_sent(alert_id, 90)
 
     def sample(self, name: str, pids: list[int]) -> Sampler | None:
@@ -174,6 +178,30 @@ class Bench:
 
     def pool_pids(self) -> list[int]:
         return [pid for w in self.stack.workers for pid in children(w.pid)]
+
+    def meter(self) -> Meter:
+        """CPU per process of the stack (ops/bench/cpu.py), started."""
+        s = self.stack
+        return Meter(
+            {
+                "simulator": lambda: [s.sim.pid] if s.sim else [],
+                "workers: pool processes": self.pool_pids,
+                "workers: main processes": lambda: [w.pid for w in s.workers],
+                "HTTP app": lambda: [s.web.pid] if s.web else [],
+                "PostgreSQL: the bench database's backends, WAL writer": self._pg_pids,
+                "Redis server (shared)": _redis_pid,
+                "bench harness (this process: issuing, polling)": lambda: [os.getpid()],
+            }
+        ).start()
+
+    def _pg_pids(self) -> list[int]:
+        return [
+            int(pid)
+            for (pid,) in self.sql(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() OR backend_type = 'walwriter'"
+            )
+        ]
 
     # --- measuring processes: the asyncio-only limit, the webhook load ------------------------
     def limit_with_body(self, n: int, body: str) -> dict:
@@ -211,3 +239,13 @@ class Bench:
         finally:
             os.unlink(fh.name)
         return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def _redis_pid() -> list[int]:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        return [int(client.info("server")["process_id"])]
+    finally:
+        client.close()

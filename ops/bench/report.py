@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-ORDER = ("s1", "s2", "s3", "s4", "s5", "s6")
+ORDER = ("s1", "s2", "s3", "s4", "s5", "s6", "s7", "segments")
 
 
 def write_report(out: Path, info: dict[str, Any], results: dict[str, Any]) -> None:
@@ -29,7 +29,7 @@ def _value(r: dict[str, Any]) -> str:
 
 def render(info: dict[str, Any], results: dict[str, Any]) -> str:
     lines = [
-        "# Benchmark results (issue 8)",
+        "# Benchmark results (issues 8 and 15)",
         "",
         f"Run: {info['date']}, `{info['command']}` ({info['mode']} mode), "
         f"{info['total_seconds']} s in all.",
@@ -41,8 +41,10 @@ def render(info: dict[str, Any], results: dict[str, Any]) -> str:
         "(db 13, prefix `relay-bench:`), two `relay worker` processes (prefork, 2 pool "
         "processes each), the relay's HTTP app served as `relay serve` serves it, and the "
         "carrier simulator as its own process in its fastest mode (`--no-callbacks "
-        "--validate off`). Ratios are against references measured in the same run; absolute "
-        "numbers depend on the machine and its load.",
+        "--validate off`); s7 adds `relay scheduler`. Ratios are against references measured "
+        "in the same run; absolute numbers depend on the machine and its load. CPU per message "
+        "by process (`cpu_*` in s1's and s6's details) is read from /proc around each "
+        "measurement (ops/bench/cpu.py).",
         "",
     ]
     busy = max(info["load_average_at_start"] + info["load_average_at_end"])

@@ -33,6 +33,7 @@ REDIS_URL = os.environ.get("RELAY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 BROKER_PREFIX = "relay-bench:"
 FAST = {"sms": 100_000.0, "voice": 10_000.0, "email": 10_000.0}  # no limit in the way
 TWILIO_DEFAULTS = {"sms": 10.0, "voice": 1.0, "email": 14.0}
+POOL = 2  # pool processes per `relay worker` (--concurrency), as docker-compose runs them
 
 
 def free_port() -> int:
@@ -138,6 +139,13 @@ class Proc:
                 peaks[pid] = value
         return peaks
 
+    def kill(self) -> None:
+        """SIGKILL the whole process group (a worker's main process and its pool), as a
+        crash or the OOM killer would; returns once it is gone."""
+        if self.popen.poll() is None:
+            os.killpg(self.pid, signal.SIGKILL)
+            self.popen.wait(10)
+
     def stop(self) -> None:
         if self.popen.poll() is None:
             try:
@@ -167,6 +175,8 @@ class Stack:
         self.smtp_port = 0
         self.web: Proc | None = None
         self.workers: list[Proc] = []
+        self.scheduler: Proc | None = None
+        self._started = 0  # workers started so far: each gets its own log
 
     # --- services -------------------------------------------------------------------------
     def fresh_database(self) -> None:
@@ -257,14 +267,31 @@ class Stack:
 
     def start_workers(self, rates: dict[str, float] | None = None, n: int = 2) -> None:
         self.stop_workers()
-        for i in range(n):
-            args = [
-                sys.executable, "-c", "from relay.cli import main; main()",
-                "worker", "--concurrency=2", "--loglevel=WARNING",
-            ]  # fmt: skip
-            self.workers.append(
-                Proc(f"worker-{i}", args, self.env(rates), self.workdir / f"worker-{i}.log")
-            )
+        for _ in range(n):
+            self.start_worker(rates)
+
+    def start_worker(self, rates: dict[str, float] | None = None) -> Proc:
+        """One more `relay worker` (POOL pool processes), with these rates."""
+        args = [
+            sys.executable, "-c", "from relay.cli import main; main()",
+            "worker", f"--concurrency={POOL}", "--loglevel=WARNING",
+        ]  # fmt: skip
+        name = f"worker-{self._started}"
+        self._started += 1
+        worker = Proc(name, args, self.env(rates), self.workdir / f"{name}.log")
+        self.workers.append(worker)
+        return worker
+
+    def start_scheduler(self, rates: dict[str, float] | None = None) -> None:
+        """`relay scheduler` with its default tick (stale claims, lost work, outbox sweep)."""
+        self.stop_scheduler()
+        args = [sys.executable, "-c", "from relay.cli import main; main()", "scheduler"]
+        self.scheduler = Proc("scheduler", args, self.env(rates), self.workdir / "scheduler.log")
+
+    def stop_scheduler(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
 
     def stop_workers(self) -> None:
         for worker in self.workers:
@@ -279,6 +306,7 @@ class Stack:
         ]
 
     def close(self) -> None:
+        self.stop_scheduler()
         self.stop_workers()
         for proc in (self.web, self.sim):
             if proc is not None:
