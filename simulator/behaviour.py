@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
+
+from .links import urls
 
 LineKind = Literal["mobile", "landline", "ip", "unreachable", "invalid"]
 SmsOutcome = Literal["delivered", "undelivered", "failed"]
@@ -44,11 +46,20 @@ class Behaviour:
     sms_delivery_delay: float = 3.0
     sms_reply: str | None = None  # text replied after delivery; None = no reply
     sms_reply_delay: float = 30.0
+    # The situation-report answers sms_reply carries (question id -> the answer as the person
+    # means it, e.g. {"injured": "1", "sheltering": "45"}): what the log records the person
+    # answered. None: the reply answers nothing (an acknowledgement, a report).
+    reply_answers: dict[str, str] | None = None
     link_answer: str | None = None  # answer posted after tapping the SMS link; None = never
     link_delay: float = 45.0
     # Situation-report answers sent with the link page's form (question id -> value, e.g.
     # {"injured": "1", "needs": "毛布"}) after link_delay, instead of link_answer's button.
     link_form: dict[str, str] | None = None
+    # What the recipient does with a reminder — a later text or email carrying a link they
+    # already got — instead of this (None: the same again). The behaviour used for it has
+    # `reminder` set: whatever they send back is logged as answering a reminder.
+    on_reminder: Behaviour | None = None
+    reminder: bool = False
 
     # Voice: rings after ring_delay, picked up (or not) after answer_delay.
     call_outcome: CallOutcome = "human"
@@ -61,6 +72,9 @@ class Behaviour:
     # Said (posted as SpeechResult) at the first <Gather> that listens for speech, instead of
     # pressing a key; later Gathers take `digits`. None = never speaks to the machine.
     speech: str | None = None
+    # Question ids the last entries of `digits` answer, in order ("1 1 3 2" with ["injured",
+    # "buildings", "fire"]: acknowledge, then three answers), for the log.
+    digit_answers: list[str] | None = None
     hang_up_after: float | None = None  # caller hangs up this long after answering
 
     # Email: 451 for the first email_defer_times deliveries, then accept or 550.
@@ -68,6 +82,7 @@ class Behaviour:
     email_defer_times: int = 0
     email_link_answer: str | None = None
     email_link_delay: float = 120.0
+    email_link_form: dict[str, str] | None = None  # like link_form, from the email's link
 
     # API faults for requests to this number (not divided by speed: they race real timeouts).
     http_500_times: int = 0
@@ -94,6 +109,9 @@ class Behaviour:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown behaviour field(s): {', '.join(unknown)}")
+        nested = data.get("on_reminder")
+        if isinstance(nested, dict):
+            data = {**data, "on_reminder": cls.from_dict(nested)}
         return cls(**data)
 
 
@@ -123,6 +141,8 @@ class Population:
     speed: float = 1.0
     faults: FaultRates = field(default_factory=FaultRates)
     rng: random.Random = field(init=False, repr=False, compare=False)
+    # Links each recipient got in a text or email: one that comes again is a reminder.
+    _links: dict[str, set[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.speed <= 0:
@@ -130,8 +150,24 @@ class Population:
         self.behaviours = {normalise_key(k): v for k, v in self.behaviours.items()}
         self.rng = random.Random(self.seed)
 
-    def behaviour_for(self, key: str) -> Behaviour:
-        return self.behaviours.get(normalise_key(key), self.default)
+    def behaviour_for(self, key: str, text: str | None = None) -> Behaviour:
+        """The behaviour for a request to `key`; `text` is the SMS or email it carries: one
+        with a link the recipient already got is a reminder (`Behaviour.on_reminder`)."""
+        behaviour = self.behaviours.get(normalise_key(key), self.default)
+        # Links are remembered only for recipients with an on_reminder (set it before the
+        # first message): a benchmark's thousands of recipients keep nothing.
+        if behaviour.on_reminder and text is not None and self.recognises(key, text):
+            return replace(behaviour.on_reminder, reminder=True)
+        return behaviour
+
+    def recognises(self, key: str, text: str) -> bool:
+        """Whether `text` carries a link `key` already got in an earlier text or email; the
+        links are remembered either way."""
+        found = urls(text)
+        seen = self._links.setdefault(normalise_key(key), set())
+        known = bool(found & seen)
+        seen |= found
+        return known
 
     def set(self, key: str, behaviour: Behaviour) -> None:
         self.behaviours[normalise_key(key)] = behaviour

@@ -43,6 +43,8 @@ class Party:
     sid: str | None = None
     body: str | None = None
     segments: int = 0
+    answers: Mapping[str, str] | None = None  # situation-report answers the request carries
+    reminded: bool = False  # sent in answer to a reminder
 
 
 class Courier:
@@ -196,6 +198,8 @@ class Courier:
             result=result,
             url=url,
             params=params,
+            answers=dict(party.answers or {}),
+            reminded=party.reminded,
             sent_mono=sent,
         )
         self._log.append(record)

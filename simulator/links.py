@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from urllib.parse import urlsplit
 
@@ -17,6 +18,11 @@ def default_link_base(webhook_url: str) -> str:
     """Scheme, host and port of the relay's webhook, then /a/ (the ack-link path)."""
     parts = urlsplit(webhook_url)
     return f"{parts.scheme}://{parts.netloc}/a/"
+
+
+def urls(text: str) -> set[str]:
+    """Every URL in `text`."""
+    return {match.group(0).rstrip(_TRAILING) for match in _URL.finditer(text)}
 
 
 def find_link(text: str, base: str) -> str | None:
@@ -36,10 +42,29 @@ async def tap(courier: Courier, url: str, answer: str, party: Party) -> None:
     )
 
 
-async def fill_in(courier: Courier, url: str, answers: dict[str, str], party: Party) -> None:
-    """Open the page, then send its situation-report form (fields `q_<question id>`)."""
+async def fill_in(
+    courier: Courier,
+    url: str,
+    answers: dict[str, str],
+    party: Party,
+    otherwise: str | None = None,
+) -> None:
+    """Open the page, then send its situation-report form (fields `q_<question id>`) with the
+    answers it asks for; the post is logged with those. A page without such fields (a message
+    that asks nothing): press the `otherwise` button, if any."""
     page = await courier.plain("link_get", "GET", url, party)
-    form = {f"q_{question}": value for question, value in answers.items()}
+    given = {q: value for q, value in answers.items() if f'name="q_{q}"' in page.text}
+    if not given:
+        if otherwise is not None:
+            await courier.plain(
+                "link_post", "POST", url, party, form={"answer": otherwise}, cookies=page.cookies
+            )
+        return
     await courier.plain(
-        "link_post", "POST", f"{url}/answers", party, form=form, cookies=page.cookies
+        "link_post",
+        "POST",
+        f"{url}/answers",
+        dataclasses.replace(party, answers=given),
+        form={f"q_{question}": value for question, value in given.items()},
+        cookies=page.cookies,
     )

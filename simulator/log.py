@@ -37,6 +37,11 @@ class LogRecord:
     params: dict[str, str] = field(default_factory=dict)  # form fields sent or received
     subject: str | None = None
     html: str | None = None
+    # Requests a recipient made with situation-report answers (an SMS reply, the link's form,
+    # a key in a call): what they meant to answer, question id -> answer as given.
+    answers: dict[str, str] = field(default_factory=dict)
+    # An SMS or email the recipient recognised as a reminder, or what they sent in answer to it.
+    reminded: bool = False
     mono: float = field(default_factory=time.monotonic)  # time.monotonic() at the event
     # Requests the simulator made: time.monotonic() as the request left (`mono` is when the
     # relay's answer came back). What the relay did with it happened in between.

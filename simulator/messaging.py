@@ -85,26 +85,36 @@ def _recipient_reacts(ctx: Context, message: Message, behaviour: Behaviour) -> N
     if reply is not None:
 
         async def send_reply() -> None:
-            await send_inbound_sms(ctx, message, reply)
+            await send_inbound_sms(
+                ctx, message, reply, behaviour.reply_answers, reminded=behaviour.reminder
+            )
 
         ctx.scheduler.later(behaviour.sms_reply_delay, send_reply)
 
     answer, form = behaviour.link_answer, behaviour.link_form
     link = find_link(message.body, ctx.link_base) if answer or form else None
     if link is not None:
-        party = Party(to=message.to, sid=message.sid)
+        party = Party(to=message.to, sid=message.sid, reminded=behaviour.reminder)
 
         async def tap_link() -> None:
             if form:
-                await fill_in(ctx.courier, link, form, party)
+                await fill_in(ctx.courier, link, form, party, answer)
             elif answer:
                 await tap(ctx.courier, link, answer, party)
 
         ctx.scheduler.later(behaviour.link_delay, tap_link)
 
 
-async def send_inbound_sms(ctx: Context, original: Message, body: str) -> None:
-    """The recipient texts back: Twilio posts the inbound message to the relay's webhook."""
+async def send_inbound_sms(
+    ctx: Context,
+    original: Message,
+    body: str,
+    answers: dict[str, str] | None = None,
+    *,
+    reminded: bool = False,
+) -> None:
+    """The recipient texts back: Twilio posts the inbound message to the relay's webhook.
+    `answers`: the situation-report answers the text means, for the log."""
     sid = new_sid("SM")
     relay_number = original.from_ or ctx.service_number
     params = {
@@ -123,6 +133,12 @@ async def send_inbound_sms(ctx: Context, original: Message, body: str) -> None:
     if original.messaging_service_sid:
         params["MessagingServiceSid"] = original.messaging_service_sid
     party = Party(
-        to=relay_number, from_=original.to, sid=sid, body=body, segments=count_segments(body)
+        to=relay_number,
+        from_=original.to,
+        sid=sid,
+        body=body,
+        segments=count_segments(body),
+        answers=answers,
+        reminded=reminded,
     )
     await ctx.courier.signed("inbound_sms", ctx.sms_webhook_url, params, party)

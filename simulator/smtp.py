@@ -17,9 +17,10 @@ from typing import Any
 import trustme
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from .behaviour import Behaviour
 from .callbacks import Party
 from .context import Context
-from .links import find_link, tap
+from .links import fill_in, find_link, tap
 from .log import LogRecord
 
 HOSTNAME = "127.0.0.1"
@@ -83,6 +84,7 @@ class MailHandler:
         text = _part(message, "plain")
         html = _part(message, "html")
         for address in envelope.rcpt_tos:
+            behaviour = self.ctx.population.behaviour_for(address, text or "")
             self.ctx.log.append(
                 LogRecord(
                     kind="email",
@@ -94,9 +96,10 @@ class MailHandler:
                     html=html,
                     status=250,
                     result="accepted",
+                    reminded=behaviour.reminder,
                 )
             )
-            self._maybe_tap(address, message_id, text or "")
+            self._maybe_tap(address, message_id, text or "", behaviour)
         return "250 Message accepted for delivery"
 
     def _refused(self, envelope: Envelope, address: str, status: int, result: str) -> None:
@@ -106,17 +109,22 @@ class MailHandler:
             )
         )
 
-    def _maybe_tap(self, address: str, message_id: str | None, text: str) -> None:
-        behaviour = self.ctx.population.behaviour_for(address)
-        answer = behaviour.email_link_answer
-        if answer is None or not self.ctx.callbacks:
+    def _maybe_tap(
+        self, address: str, message_id: str | None, text: str, behaviour: Behaviour
+    ) -> None:
+        answer, form = behaviour.email_link_answer, behaviour.email_link_form
+        if (answer is None and not form) or not self.ctx.callbacks:
             return
         link = find_link(text, self.ctx.link_base)
         if link is None:
             return
 
         async def tap_link() -> None:
-            await tap(self.ctx.courier, link, answer, Party(to=address, sid=message_id))
+            party = Party(to=address, sid=message_id, reminded=behaviour.reminder)
+            if form:
+                await fill_in(self.ctx.courier, link, form, party, answer)
+            elif answer is not None:
+                await tap(self.ctx.courier, link, answer, party)
 
         self.ctx.scheduler.later(behaviour.email_link_delay, tap_link)
 

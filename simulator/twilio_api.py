@@ -86,7 +86,8 @@ class TwilioApi:
         if denied is not None:
             return denied
         to = form["To"]
-        behaviour = self.ctx.population.behaviour_for(to)
+        behaviour = self.ctx.population.behaviour_for(to, body)
+        record.reminded = behaviour.reminder
         fault = self._fault("sms", to, behaviour)
         if fault is not None and fault != "timeout":
             return await self._faulted(request, record, fault, behaviour)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urljoin
 
@@ -59,6 +59,7 @@ class _Next:
     url: str
     method: str
     extra: dict[str, str]
+    answers: dict[str, str] = field(default_factory=dict)  # what a key meant, for the log
 
 
 class _Conversation:
@@ -66,8 +67,12 @@ class _Conversation:
 
     def __init__(self, ctx: Context, call: Call, behaviour: Behaviour, *, human: bool) -> None:
         self.ctx, self.call, self.behaviour = ctx, call, behaviour
-        # A machine presses nothing; a person presses one entry per Gather reached.
-        self.keys = deque((behaviour.digits or "").split() if human else [])
+        # A machine presses nothing; a person presses one entry per Gather reached. The last
+        # entries may answer situation-report questions (digit_answers): noted in the log.
+        entries = (behaviour.digits or "").split() if human else []
+        meant = list(behaviour.digit_answers or [])[-len(entries) :] if entries else []
+        self.keys = deque(entries)
+        self.meanings: deque[str | None] = deque([None] * (len(entries) - len(meant)) + list(meant))
         self.speech = behaviour.speech if human else None
         self.limit = behaviour.hang_up_after if human else None
         self.elapsed = 0.0
@@ -118,10 +123,11 @@ class _Conversation:
             # The recipient presses while the prompt plays (barge-in), after digits_delay.
             if not await self._spend(self.behaviour.digits_delay):
                 return None, True
-            digits = self.keys.popleft()
+            digits, meant = self.keys.popleft(), self.meanings.popleft()
             if not action:
                 return None, True  # inline TwiML without an action: nowhere to report
-            return _Next(action, method, {"Digits": digits, "FinishedOnKey": ""}), False
+            answers = {meant: digits} if meant else {}
+            return _Next(action, method, {"Digits": digits, "FinishedOnKey": ""}, answers), False
         prompt = sum(spoken_seconds(child) for child in verb.children)
         timeout = float(verb.attr("timeout", str(GATHER_TIMEOUT)) or GATHER_TIMEOUT)
         if not await self._spend(prompt + timeout):
@@ -144,7 +150,9 @@ class _Conversation:
         params = _call_params(self.call, "in-progress") | follow.extra
         answered = "Digits" in follow.extra or "SpeechResult" in follow.extra
         kind: Kind = "gather" if answered else "twiml_fetch"
-        party = Party(to=self.call.to, from_=self.call.from_, sid=self.call.sid)
+        party = Party(
+            to=self.call.to, from_=self.call.from_, sid=self.call.sid, answers=follow.answers
+        )
         # No retries: Twilio does not retry a TwiML fetch (it would try a FallbackUrl).
         reply = await self.ctx.courier.signed(
             kind, follow.url, params, party, method=follow.method, retry=False
