@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,24 @@ def test_demo_runs_an_exercise_and_its_report_matches_the_simulator(tmp_path: Pa
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "the report matches the simulator's record" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+    # The situation report: the tallies agree with what the simulated people answered, and
+    # the reminders reached people within the exercise, some of whom answered only then.
+    out = " ".join(result.stdout.split())  # rich wraps lines at the terminal's width
+    assert "the situation report matches the simulator's record" in out
+    required = re.search(r"required answers from (\d+)/(\d+) organizations", out)
+    assert required and 0 < int(required[1]) < int(required[2]), out[-3000:]
+    reminders = re.search(
+        r"reminders: (\d+) organizations .* were reminded 10 min after acknowledging "
+        r"\(5 s here\); (\d+) of them answered after the reminder",
+        out,
+    )
+    assert reminders and int(reminders[1]) > 0 and int(reminders[2]) > 0, out[-3000:]
+    assert "避難者数" in out  # the sample has disaster bases
     reports = list(workdir.glob("drill-report-*.html"))
     assert len(reports) == 1
     html = reports[0].read_text(encoding="utf-8")
     assert "【訓練】" in html and "<svg" in html and 'id="never-answered"' in html
+    assert 'id="answers"' in html and "開設状況" in html and "避難者数" in html
     assert (workdir / "relay.db").exists()  # embedded: a SQLite file, no server
     if CHROMIUM:  # the report a ward's staff would open, as Chromium draws it
         dom = rendered_dom(reports[0], tmp_path / "profile")
@@ -49,5 +64,6 @@ def test_the_same_demo_runs_on_postgresql_and_redis(pg_url: str, tmp_path: Path)
     assert (
         "postgresql" in result.stdout
         and "the report matches the simulator's record" in result.stdout
+        and "the situation report matches the simulator's record" in result.stdout
     )
     assert not (tmp_path / "demo" / "relay.db").exists()  # nothing went to SQLite

@@ -4,12 +4,16 @@ Starts the real components in this process — the HTTP app (uvicorn), a Celery 
 pool; on the in-memory broker unless RELAY_BROKER_URL names Redis), the scheduler
 (APScheduler) — and the carrier simulator on loopback, playing the sample directory's ~600
 recipients. Runs one cascade exercise through SMS, voice and email on a compressed clock,
-shows live progress, prints the drill report and writes its HTML page. Exits 0 only if the
-report agrees with the simulator's own record of what it received and what its people did.
+asking for a situation report (relay/cli/demo_answers.py), shows live progress, prints the
+drill report and the report's tallies, and writes its HTML page. Exits 0 only if the report
+agrees with the simulator's own record of what it received, what its people did and answered,
+and which reminders they got.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import secrets
 import shutil
@@ -32,6 +36,14 @@ from relay.alerts.issuing import NEXT_CONTACT_AFTER, RECALL_AFTER, VOICE_AFTER
 from relay.alerts.lifecycle import stop_pending
 from relay.cli.common import alert_settled, console, fail
 from relay.cli.compare import run_comparison
+from relay.cli.demo_answers import (
+    QUESTIONNAIRES,
+    print_situation,
+    reminded_orgs,
+    sim_questions,
+    simulator_answers,
+    verify_situation,
+)
 from relay.cli.progress import progress_table
 from relay.config import load_settings
 from relay.db import session_factory, transaction
@@ -48,6 +60,7 @@ from relay.models import (
     Organization,
 )
 from relay.replies.parsing import parse_reply
+from relay.replies.reminders import REMIND_AFTER
 from relay.reports import formats, tally
 from relay.reports.reach import answered_in_call
 from simulator import CarrierSimulator, SimulatorThread
@@ -85,8 +98,11 @@ def _prepare_env(workdir: Path, speed: float, port: int, db_url: str | None) -> 
     return env
 
 
-def _people(url: str) -> tuple[list[SimRecipient], dict[str, str]]:
-    """Every address in the directory with its kind; and address -> organization code."""
+def _people(
+    url: str, questionnaires: tuple[str, ...] = ()
+) -> tuple[list[SimRecipient], dict[str, str]]:
+    """Every address in the directory with its kind (and the questions its organization is
+    asked); and address -> organization code."""
     recipients: list[SimRecipient] = []
     owner: dict[str, str] = {}
     with transaction(url) as session:
@@ -109,9 +125,48 @@ def _people(url: str) -> tuple[list[SimRecipient], dict[str, str]]:
         elderly = org_kind == "association" and role in ("会長", "副会長")
         # One person behind each contact's mobile, landline and mailbox (shared presence).
         person = f"contact-{contact_id}"
-        recipients.append(SimRecipient(address, sim_kind, elderly, person))  # type: ignore[arg-type]
+        asked = sim_questions(questionnaires, org_kind)
+        recipients.append(
+            SimRecipient(address, sim_kind, elderly, person, org_code, asked)  # type: ignore[arg-type]
+        )
         owner[address.lower()] = org_code
     return recipients, owner
+
+
+def _org_kinds(url: str) -> dict[str, str]:
+    with transaction(url) as session:
+        return dict(session.execute(select(Organization.code, Organization.kind)).tuples().all())
+
+
+def _sample(text: str, contacts: int) -> str:
+    """About `contacts` contacts of the directory as whole organizations, taken in turn from
+    each kind (so a small demo still has disaster bases and facilities to ask), with their
+    parent federations; rows in the file's order."""
+    rows = list(csv.DictReader(io.StringIO(text)))
+    rows_of: dict[str, list[int]] = {}
+    parent: dict[str, str] = {}
+    by_kind: dict[str, list[str]] = {}
+    for i, row in enumerate(rows):
+        code = row["org_code"]
+        if code not in rows_of:
+            by_kind.setdefault(row["org_kind"], []).append(code)
+            parent[code] = row["parent_code"]
+        rows_of.setdefault(code, []).append(i)
+    chosen: set[str] = set()
+    taken = 0
+    queues = list(by_kind.values())
+    while taken < contacts and any(queues):
+        for queue in queues:
+            code = queue.pop(0) if queue and taken < contacts else ""
+            while code and code not in chosen:  # the organization, then its parents
+                chosen.add(code)
+                taken += len(rows_of[code])
+                code = parent.get(code, "")
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows[i] for i in sorted(i for c in chosen for i in rows_of[c]))
+    return out.getvalue()
 
 
 @contextmanager
@@ -175,7 +230,7 @@ def _simulator_record(
     for record in log.of_kind("inbound_sms"):
         reply = parse_reply(record.body or "")
         if (
-            reply.kind in ("ack", "answer")
+            (reply.kind in ("ack", "answer") or record.answers)  # answering acknowledges
             and record.from_
             and reference in (record.response or "")
         ):
@@ -206,7 +261,10 @@ def demo(
         typer.Option(help="time compression: simulated seconds per second [60; 20 with --compare]"),
     ] = None,
     seed: Annotated[int, typer.Option(help="seed of the simulated population")] = 2020,
-    recipients: Annotated[int | None, typer.Option(help="use only the first N contacts")] = None,
+    recipients: Annotated[
+        int | None,
+        typer.Option(help="use only about N contacts: whole organizations of every kind"),
+    ] = None,
     workdir: Annotated[Path, typer.Option(help="folder for the database and the report")] = Path(
         "var/demo"
     ),
@@ -265,13 +323,13 @@ def demo(
     migrate.upgrade(url)
     csv_bytes = SAMPLE.read_bytes()
     if recipients:
-        lines = csv_bytes.decode("utf-8").splitlines(keepends=True)
-        csv_bytes = "".join(lines[: recipients + 1]).encode()
+        csv_bytes = _sample(csv_bytes.decode("utf-8-sig"), recipients).encode()
     with transaction(url) as session:
         changes = apply_directory(
             session, parse_directory(csv_bytes), actor="demo", source=str(SAMPLE)
         )
-    people, owner = _people(url)
+    # The exercise asks for a situation report; the comparison's runs ask nothing.
+    people, owner = _people(url, () if compare else QUESTIONNAIRES)
     console.print(
         f"directory: {changes.as_dict()['added']} records loaded, {len(people)} addresses"
     )
@@ -305,7 +363,8 @@ def demo(
                     recall_after,
                 )
             else:
-                exit_code = _run_exercise(settings, url, speed, sim, sim_thread, owner, workdir)
+                kinds = _org_kinds(url)
+                exit_code = _run_exercise(settings, url, speed, sim, owner, kinds, workdir)
             if keep_running:
                 console.print(f"serving on {settings.public_url} — Ctrl-C to stop")
                 try:
@@ -321,8 +380,8 @@ def _run_exercise(
     url: str,
     speed: float,
     sim: CarrierSimulator,
-    sim_thread: SimulatorThread,
     owner: dict[str, str],
+    kinds: dict[str, str],
     workdir: Path,
 ) -> int:
     minute = timedelta(minutes=1) / speed
@@ -338,6 +397,12 @@ def _run_exercise(
         next_contact_after=NEXT_CONTACT_AFTER / speed,
         recall_after=RECALL_AFTER / speed,
         time_scale=speed,
+        # The situation report, reminded after the default 10 simulated minutes: within the
+        # exercise's 30, so those who acknowledged in the first 20 without answering are
+        # reminded, and some answer only then.
+        questions=QUESTIONNAIRES,
+        remind_after=REMIND_AFTER / speed,
+        reminders=1,
     )
     with transaction(url) as session:
         service.save_schedule(session, spec, actor="demo")
@@ -372,11 +437,6 @@ def _run_exercise(
         )
     with session_factory(url)() as session:
         report = tally.drill_report(session, run_id)
-    html = workdir / f"drill-report-{run_id}.html"
-    html.write_text(formats.to_html(report), encoding="utf-8")
-    _print_summary(report)
-    console.print(f"HTML report: [bold]{html.resolve()}[/]")
-    with session_factory(url)() as session:
         other_ids = {
             pid
             for pid in session.scalars(
@@ -384,8 +444,22 @@ def _run_exercise(
             )
             if pid
         }
-    record = _simulator_record(sim, owner, report["alert"]["reference"], other_ids)
-    return _verify(report, record)
+        relay_reminded = reminded_orgs(session, alert_id)
+    html = workdir / f"drill-report-{run_id}.html"
+    html.write_text(formats.to_html(report), encoding="utf-8")
+    reference = report["alert"]["reference"]
+    answered = simulator_answers(sim, owner, reference, other_ids)
+    _print_summary(report)
+    print_situation(report, len(relay_reminded), len(answered.after_reminder), REMIND_AFTER, speed)
+    console.print(f"HTML report: [bold]{html.resolve()}[/]")
+    code = _verify(report, _simulator_record(sim, owner, reference, other_ids))
+    problems = verify_situation(report, QUESTIONNAIRES, answered, kinds, relay_reminded)
+    for problem in problems:
+        console.print(f"[red]mismatch:[/] {problem}")
+    if problems:
+        return 1
+    console.print("[green]the situation report matches the simulator's record[/]")
+    return code
 
 
 def _wait_for_alert(url: str, run_id: int) -> int:
