@@ -36,7 +36,7 @@ $(VENV)/.bench-installed: $(STAMP)
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	touch $@
 
-bench: $(VENV)/.bench-installed  ## benchmarks -> ops/bench/RESULTS.md (BENCH_ARGS=--quick: under 3 min)
+bench: $(VENV)/.bench-installed  ## benchmarks -> ops/bench/RESULTS.md (BENCH_ARGS=--quick: about 4 min)
 	$(BIN)/python -m ops.bench $(BENCH_ARGS)
 
 clean:

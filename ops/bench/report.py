@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-ORDER = ("s1", "s2", "s3", "s4", "s5", "s6", "s7", "segments")
+ORDER = ("s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "segments")
 
 
 def write_report(out: Path, info: dict[str, Any], results: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""`make bench` / `python -m ops.bench [--quick] [--only s1,s4]`: the scenarios of issues 8 and 15.
+"""`make bench` / `python -m ops.bench [--quick] [--only s1,s4]`: the scenarios of issues 8, 15 and 17.
 
 Production shape: PostgreSQL (database `relay_bench`, recreated per run), Redis (db 13, key
 prefix `relay-bench:`), two `relay worker` processes (prefork, 2 each), `relay serve`'s app,
@@ -14,6 +14,7 @@ the same run. Writes ops/bench/RESULTS.md and ops/bench/results.json.
   s5 planning and dispatch at 10,000 / 20,000 / 50,000 / 100,000 recipients: time to the
      first provider request, memory, rows
   s6 webhook ingest (signature + database) vs a no-op endpoint on the same server
+  s8 a JMA bulletin for an `auto` rule → the first provider request of its alert
   s7 a worker SIGKILLed at a quarter of a 3,000-recipient alert with the default lease and
      visibility timeout: recovery time, duplicates against the bound
 The SMS segments of every built-in template (ops/bench/segments.py) are a section of every run.
@@ -39,6 +40,7 @@ from ops.bench.scenarios import (
     s5_planning,
     s6_webhooks,
     s7_worker_kill,
+    s8_jma,
 )
 from ops.bench.stack import ROOT, machine
 
@@ -52,6 +54,7 @@ SCENARIOS = {
     "s6": s6_webhooks.run,
     "s2": s2_provider_limit.run,
     "s5": s5_planning.run,
+    "s8": s8_jma.run,
     "s7": s7_worker_kill.run,
 }
 
@@ -121,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in only if s not in SCENARIOS]
     if unknown:
-        parser.error(f"unknown scenario(s) {', '.join(unknown)}; choose from s1..s7")
+        parser.error(f"unknown scenario(s) {', '.join(unknown)}; choose from s1..s8")
     info = {**machine(), "date": datetime.now(UTC).isoformat(timespec="seconds")}
     bench = Bench(args.quick, args.workdir, profile=args.profile)
     started = time.perf_counter()
