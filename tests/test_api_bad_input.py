@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from relay.alerts.drafts import DraftFields, create_draft
 from relay.db import transaction
 from relay.models import InboundMessage
 from relay.web import api as api_module
+from relay.web import drafts_api
 from tests.api_client import ApiClient, api_client, row_counts
 from tests.conftest import SAMPLE_CSV
 
@@ -81,6 +83,8 @@ CALLS = {
     ),
     ("post", "/api/v1/reports/{report_id}/handled"): Call(OPERATORS),
     ("post", "/api/v1/users"): Call(ADMINS, json={"name": "mallory", "role": "admin"}),
+    ("post", "/api/v1/drafts/{draft_id}/issue"): Call(OPERATORS),
+    ("post", "/api/v1/drafts/{draft_id}/discard"): Call(OPERATORS),
 }
 
 
@@ -110,11 +114,20 @@ def api(db_url: str) -> Iterator[tuple[ApiClient, dict[str, str]]]:
             session.add(report)
             session.flush()
             report_id = report.id
+            # A prepared alert, as a JMA bulletin's draft rule writes one.
+            draft = create_draft(
+                session,
+                DraftFields(template="tsunami", audience="kind:hospital", channels=("email",),
+                            variables={"area": "金沢区沿岸部"}),
+                rule="test", summary="津波注意報",
+            )  # fmt: skip
+            draft_id = draft.id
         values = {
             "alert_id": str(alert_id),
             "recipient_id": str(people[0]["id"]),
             "name": "monthly",
             "report_id": str(report_id),
+            "draft_id": str(draft_id),
         }
         yield client, values
 
@@ -131,7 +144,8 @@ def state_changing_routes(client: ApiClient) -> set[tuple[str, str]]:
     # ...and nothing under /api/ hides from the OpenAPI description
     declared = {
         (method.lower(), route.path)
-        for route in api_module.router.routes
+        for router in (api_module.router, drafts_api.router)
+        for route in router.routes
         for method in getattr(route, "methods", ())
         if method.lower() in STATE_CHANGING
     }
