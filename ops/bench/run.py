@@ -1,4 +1,4 @@
-"""`make bench` / `python -m ops.bench [--quick] [--only s1,s4]`: the scenarios of issues 8, 15 and 17.
+"""`make bench` / `python -m ops.bench [--quick] [--only s1,s4]`: issues 8, 15 and 17's scenarios.
 
 Production shape: PostgreSQL (database `relay_bench`, recreated per run), Redis (db 13, key
 prefix `relay-bench:`), two `relay worker` processes (prefork, 2 each), `relay serve`'s app,
