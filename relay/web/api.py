@@ -137,6 +137,22 @@ Coordinator = Annotated[User, need("drills")]
 Admin = Annotated[User, need("directory")]
 
 
+def issued(request: Request, session: Session, alert: Alert) -> dict[str, Any]:
+    """Commit a new alert, queue it, and answer as POST /alerts does (with the SMS length
+    notes an operator should see)."""
+    settings = request.app.state.settings
+    result = alert_status(session, alert)
+    notes = []
+    if "sms" in alert.channels:
+        notes = sms_length_notes(settings, alert.template, alert.variables, alert.status)
+    session.commit()
+    publish(request)
+    return {
+        **{k: result[k] for k in ("id", "reference", "state", "recipients")},
+        "sms_notes": [note.as_dict() for note in notes],
+    }
+
+
 def publish(request: Request) -> None:
     """After commit: queue what the transaction wrote; the sweeper retries on failure."""
     try:
@@ -195,16 +211,7 @@ def _issue(session: Session, settings: Settings, body: IssueBody, actor: str) ->
 def issue(request: Request, body: IssueBody, session: DB, user: Operator) -> dict[str, Any]:
     settings = request.app.state.settings
     alert = _issue(session, settings, body, user.name)
-    result = alert_status(session, alert)
-    notes = []
-    if "sms" in alert.channels:
-        notes = sms_length_notes(settings, alert.template, alert.variables, alert.status)
-    session.commit()
-    publish(request)
-    return {
-        **{k: result[k] for k in ("id", "reference", "state", "recipients")},
-        "sms_notes": [note.as_dict() for note in notes],
-    }
+    return issued(request, session, alert)
 
 
 @router.get("/alerts")

@@ -12,8 +12,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relay.alerts import drafts
-from relay.alerts.sms_length import sms_length_notes
-from relay.alerts.status import alert_status
 from relay.directory.audience import AudienceError, parse_audience, resolve
 from relay.models import AlertDraft, JmaBulletin
 from relay.timefmt import TOKYO
@@ -25,7 +23,7 @@ from relay.web.api import (
     Operator,
     Reader,
     error_doc,
-    publish,
+    issued,
 )
 from relay.web.ids import RowId
 from relay.web.query_once import query_given_once
@@ -175,17 +173,7 @@ def issue_draft(request: Request, draft_id: RowId, session: DB, user: Operator) 
             alert = drafts.issue_draft(session, settings, draft_id, user.name)
     except drafts.DraftError as exc:
         raise _conflict(session, draft_id, exc) from None
-    result = alert_status(session, alert)
-    notes = []
-    if "sms" in alert.channels:
-        notes = sms_length_notes(settings, alert.template, alert.variables, alert.status)
-    session.commit()
-    publish(request)
-    return {
-        **{k: result[k] for k in ("id", "reference", "state", "recipients")},
-        "draft": draft_id,
-        "sms_notes": [note.as_dict() for note in notes],
-    }
+    return {**issued(request, session, alert), "draft": draft_id}
 
 
 @router.post(
