@@ -15,17 +15,11 @@ from relay.db import transaction
 from relay.drills import service
 from relay.models import Alert
 from simulator import Behaviour, Population
-from tests.chromium import CHROMIUM, page_shot
+from tests.chromium import CHROMIUM, needs_chromium, page_shot
 from tests.console_support import ORGS, PASSWORD, e164, make_users, write_directory
 from tests.harness import Stack, wait_until
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        CHROMIUM is None,
-        reason="browser tests skipped: Debian's chromium is not installed (.ci/run installs it)",
-    ),
-]
+pytestmark = [pytest.mark.slow, needs_chromium]
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = playwright.expect
 

@@ -17,18 +17,12 @@ from relay.db import transaction
 from relay.jma.ingest import ingest_document
 from relay.models import Organization, Recipient
 from simulator import Behaviour, Population
-from tests.chromium import CHROMIUM, page_shot
+from tests.chromium import CHROMIUM, needs_chromium, page_shot
 from tests.console_support import PASSWORD, e164, make_users
 from tests.harness import Stack
 from tests.test_console_drafts import CLIFF, FIXTURE, ORGS, write_directory
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        CHROMIUM is None,
-        reason="browser tests skipped: Debian's chromium is not installed (.ci/run installs it)",
-    ),
-]
+pytestmark = [pytest.mark.slow, needs_chromium]
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = playwright.expect
 

@@ -144,11 +144,10 @@ def _act(
     if not triggers:
         return _Acted("recorded: no rule matched" + lapsed)
     results = [_trigger(session, settings, bulletin, row, t, now) for t in triggers]
-    first = results[0]
     return _Acted(
         "; ".join(r.outcome for r in results) + lapsed,
         next((r.alert_id for r in results if r.alert_id), None),
-        next((r.draft_id for r in results if r.draft_id), first.draft_id),
+        next((r.draft_id for r in results if r.draft_id), None),
     )
 
 
